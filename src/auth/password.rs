@@ -1,0 +1,96 @@
+//! argon2id password hashing (m = 19456 KiB, t = 2, p = 1), always off the async runtime.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::error::{AppError, AppResult};
+
+/// Minimum password length.
+pub const MIN_PASSWORD_LEN: usize = 12;
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Checks a new password's strength.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_LEN {
+        return Err(format!("A password needs at least {MIN_PASSWORD_LEN} characters."));
+    }
+    if n > 1024 {
+        return Err("A password can be at most 1024 characters.".into());
+    }
+    Ok(())
+}
+
+/// Hashes a password to a PHC string on the blocking pool.
+pub async fn hash(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || {
+        hasher()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| AppError::internal(anyhow::anyhow!("argon2 hashing failed: {e}")))
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// A hash of a random password, verified when the user does not exist so that unknown users
+/// take as long as wrong passwords.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let random = crate::domain::token::random_base62(32);
+        hasher()
+            .hash_password(random.as_bytes())
+            .expect("argon2 hashing of a random string")
+            .to_string()
+    })
+}
+
+/// Verifies `password` against `stored` (or the dummy hash when there is no user) on the
+/// blocking pool. True only for a stored hash that matches.
+pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let exists = stored.is_some();
+        let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
+        let ok = match PasswordHash::new(&phc) {
+            Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        };
+        exists && ok
+    })
+    .await
+    .map_err(AppError::internal)
+}
+
+/// Warms the dummy hash so the first unknown-user sign-in is not faster than the rest.
+pub fn warm_up() {
+    let _ = dummy_hash();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_use_argon2id_with_the_owasp_parameters() {
+        let h = hash("correct horse battery".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify("correct horse battery".into(), Some(h.clone())).await.unwrap());
+        assert!(!verify("wrong horse battery".into(), Some(h)).await.unwrap());
+        assert!(!verify("anything".into(), None).await.unwrap());
+        assert!(!verify("anything".into(), Some("not a phc string".into())).await.unwrap());
+    }
+
+    #[test]
+    fn new_password_rules() {
+        assert!(check_new_password("short").is_err());
+        assert!(check_new_password("twelve chars").is_ok());
+    }
+}

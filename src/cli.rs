@@ -1,0 +1,206 @@
+//! The command line: `serve`, `admin create|token`, `user create`, `import-devices`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::domain::names;
+use crate::domain::scope::Role;
+use crate::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
+use crate::store::users::NewUser;
+use crate::{AppState, Config, Store};
+
+/// connect-tokens: scoped API access tokens for device fleets.
+#[derive(Debug, Parser)]
+#[command(name = "connect-tokens", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every subcommand.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Database: `postgres://…` for PostgreSQL; default is the SQLite file in --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory of the embedded SQLite database.
+    #[arg(long, env = "CONNECT_TOKENS_DATA_DIR", global = true, default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web console and API.
+    Serve(ServeArgs),
+    /// Manage administrators.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage non-admin users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Import devices from a CSV file (header: fleet,uuid,name,group,tags,description).
+    ImportDevices {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CONNECT_TOKENS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Seed demo fleets, devices and an admin (password printed once) when the database is empty.
+    #[arg(long)]
+    pub demo: bool,
+    /// Served over HTTPS (directly or behind a TLS proxy): `Secure` + `__Host-` cookies and HSTS.
+    #[arg(long, env = "CONNECT_TOKENS_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Longest token lifetime an admin may choose, in days.
+    #[arg(long, env = "CONNECT_TOKENS_MAX_TOKEN_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub max_token_days: i64,
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator; the password is read from standard input (or prompted).
+    Create(CreateUserArgs),
+    /// Print a new user token for automation.
+    Token {
+        /// Whose token.
+        #[arg(long)]
+        username: String,
+        /// What it is for.
+        #[arg(long)]
+        description: String,
+        /// Last valid day, YYYY-MM-DD (default: 30 days from today).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a non-admin user; the password is read from standard input (or prompted).
+    Create(CreateUserArgs),
+}
+
+/// Options of `admin create` / `user create`.
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    /// Sign-in name.
+    #[arg(long)]
+    pub username: String,
+    /// Email address.
+    #[arg(long, default_value = "")]
+    pub email: String,
+}
+
+impl Global {
+    /// The database URL: explicit, or the SQLite file in the data directory.
+    pub fn url(&self) -> anyhow::Result<String> {
+        if let Some(u) = &self.database_url {
+            return Ok(u.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
+        Ok(crate::config::sqlite_url(&self.data_dir))
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = Store::connect(&cli.global.url()?).await.context("cannot open the database")?;
+    match cli.command {
+        Command::Serve(args) => serve(store, args).await,
+        Command::Admin(AdminCommand::Create(a)) => create_user(&store, a, Role::Admin).await,
+        Command::User(UserCommand::Create(a)) => create_user(&store, a, Role::User).await,
+        Command::Admin(AdminCommand::Token { username, description, expires }) => {
+            admin_token(store, username, description, expires).await
+        }
+        Command::ImportDevices { file } => crate::import::import_csv_file(&store, &file).await,
+    }
+}
+
+async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config { secure_cookies: args.secure_cookies, max_token_days: args.max_token_days, ..Config::default() };
+    if args.demo {
+        crate::demo::seed_if_empty(&store).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    println!("connect-tokens is listening: sign in at http://{addr}/login");
+    if !args.secure_cookies {
+        println!("note: cookies are not marked Secure; behind HTTPS start with --secure-cookies");
+    }
+    let state = AppState { store, config: Arc::new(config) };
+    crate::serve(listener, state).await?;
+    Ok(())
+}
+
+/// Reads a password: a prompt without echo is not available without extra crates, so on a
+/// terminal we ask twice and warn; otherwise we read one line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    if stdin.is_terminal() {
+        eprint!("Password (input is visible; pipe it from a file or secret store to avoid that): ");
+        std::io::stderr().flush()?;
+    }
+    stdin.lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if let Err(e) = crate::auth::password::check_new_password(&password) {
+        bail!(e);
+    }
+    Ok(password)
+}
+
+async fn create_user(store: &Store, a: CreateUserArgs, role: Role) -> anyhow::Result<()> {
+    names::validate_username(&a.username).map_err(anyhow::Error::msg)?;
+    let password = read_password()?;
+    let hash = crate::auth::password::hash(password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let new = NewUser { username: &a.username, email: &a.email, display_name: "", role, password_hash: &hash };
+    match store.create_user(&new, crate::domain::now()).await {
+        Ok(u) => {
+            println!("created {} {}", role.as_str(), u.username);
+            Ok(())
+        }
+        Err(crate::store::StoreError::Conflict(_)) => bail!("user {} already exists", a.username),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn admin_token(store: Store, username: String, description: String, expires: Option<String>) -> anyhow::Result<()> {
+    let app = AppState { store, config: Arc::new(Config::default()) };
+    let now = crate::domain::now();
+    let today = crate::domain::expiry::today(time::OffsetDateTime::now_utc());
+    let expires = expires.unwrap_or_else(|| {
+        crate::domain::expiry::format_date(crate::domain::expiry::default_date(today, app.config.max_token_days))
+    });
+    let req = TokenRequest { description, expires, subject: SubjectRequest::User(username), ..TokenRequest::default() };
+    let valid = match issuing::validate(&app, &req, now).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        Ok(v) => v,
+        Err(errors) => bail!(errors.messages().join(" ")),
+    };
+    match issuing::issue(&app, None, valid, None, "cli", now).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        IssueOutcome::Issued(t) => {
+            eprintln!("Token ID {} (shown once; store it safely)", t.record.id);
+            println!("{}", t.plaintext.expose());
+            Ok(())
+        }
+        IssueOutcome::Replayed(_) => bail!("unexpected replay"),
+    }
+}

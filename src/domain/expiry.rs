@@ -1,0 +1,129 @@
+//! Expiration rules. An expiration *date* means "valid through that day (UTC)": the token stops
+//! working at 00:00 UTC the day after.
+
+use time::{Date, Duration, OffsetDateTime, Time};
+
+/// Default lifetime offered in forms.
+pub const DEFAULT_DAYS: i64 = 30;
+
+/// Why an expiration date was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpiryError {
+    /// Not a `YYYY-MM-DD` date.
+    #[error("Enter the expiration date as YYYY-MM-DD.")]
+    Format,
+    /// Today or earlier.
+    #[error("The expiration date must be in the future.")]
+    NotInFuture,
+    /// Beyond the configured maximum lifetime.
+    #[error("The expiration date can be at most {max_days} days from today ({latest}).")]
+    TooFar {
+        /// Configured maximum lifetime in days.
+        max_days: i64,
+        /// The latest date allowed.
+        latest: String,
+    },
+}
+
+/// Formats a date as `YYYY-MM-DD`.
+pub fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Parses `YYYY-MM-DD` strictly.
+pub fn parse_date(s: &str) -> Result<Date, ExpiryError> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    if s.len() != 10 {
+        return Err(ExpiryError::Format);
+    }
+    Date::parse(s, &fmt).map_err(|_| ExpiryError::Format)
+}
+
+/// Today's date in UTC.
+pub fn today(now: OffsetDateTime) -> Date {
+    now.to_offset(time::UtcOffset::UTC).date()
+}
+
+/// The latest expiration date allowed today.
+pub fn latest_date(today: Date, max_days: i64) -> Date {
+    today + Duration::days(max_days)
+}
+
+/// The date a form offers by default: 30 days out, or less when the maximum is shorter.
+pub fn default_date(today: Date, max_days: i64) -> Date {
+    today + Duration::days(DEFAULT_DAYS.min(max_days))
+}
+
+/// Checks an expiration date and returns the instant (unix seconds) the token stops working.
+pub fn validate(date: Date, today: Date, max_days: i64) -> Result<i64, ExpiryError> {
+    if date <= today {
+        return Err(ExpiryError::NotInFuture);
+    }
+    let latest = latest_date(today, max_days);
+    if date > latest {
+        return Err(ExpiryError::TooFar {
+            max_days,
+            latest: format_date(latest),
+        });
+    }
+    Ok(end_of(date))
+}
+
+/// Unix seconds at which a token valid through `date` stops working.
+pub fn end_of(date: Date) -> i64 {
+    (date + Duration::days(1))
+        .with_time(Time::MIDNIGHT)
+        .assume_utc()
+        .unix_timestamp()
+}
+
+/// Whether a token that stops working at `expires_at` is expired at `now` (unix seconds).
+pub fn is_expired(expires_at: i64, now: i64) -> bool {
+    now >= expires_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn dates_must_be_in_the_future_and_within_the_maximum() {
+        let today = date!(2026 - 11 - 28);
+        assert_eq!(validate(date!(2026 - 11 - 27), today, 365), Err(ExpiryError::NotInFuture));
+        assert_eq!(validate(today, today, 365), Err(ExpiryError::NotInFuture));
+        assert!(validate(date!(2026 - 11 - 29), today, 365).is_ok());
+        assert!(validate(date!(2027 - 11 - 28), today, 365).is_ok());
+        assert_eq!(
+            validate(date!(2027 - 11 - 29), today, 365),
+            Err(ExpiryError::TooFar { max_days: 365, latest: "2027-11-28".into() })
+        );
+    }
+
+    #[test]
+    fn a_token_is_valid_through_its_date_in_utc() {
+        let exp = end_of(date!(2026 - 12 - 01));
+        assert_eq!(exp, datetime!(2026-12-02 0:00 UTC).unix_timestamp());
+        assert!(!is_expired(exp, exp - 1));
+        assert!(is_expired(exp, exp));
+        assert!(is_expired(exp, exp + 1));
+    }
+
+    #[test]
+    fn parse_is_strict() {
+        assert_eq!(parse_date("2026-12-01"), Ok(date!(2026 - 12 - 01)));
+        for bad in ["", "2026-1-01", "2026-02-30", "01/12/2026", "2026-12-01T00:00", "+2026-12-01", "９９９９-12-01"] {
+            assert_eq!(parse_date(bad), Err(ExpiryError::Format), "{bad}");
+        }
+        assert_eq!(format_date(date!(2027 - 01 - 05)), "2027-01-05");
+    }
+
+    #[test]
+    fn default_is_thirty_days_or_the_maximum() {
+        let today = date!(2026 - 11 - 28);
+        assert_eq!(default_date(today, 365), date!(2026 - 12 - 28));
+        assert_eq!(default_date(today, 7), date!(2026 - 12 - 05));
+        let now = datetime!(2026-11-28 23:30 -02:00);
+        assert_eq!(super::today(now), date!(2026 - 11 - 29));
+    }
+}

@@ -1,0 +1,90 @@
+//! connect-tokens: a console and REST API that issue and enforce scoped access tokens for
+//! device fleets.
+//!
+//! Layers, top to bottom (each may call only the ones below it):
+//! `web` (pages) and `api` (JSON) → `auth` (sessions, CSRF, passwords, bearer tokens) →
+//! `store` (SQL) → `domain` (pure rules).
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod import;
+pub mod issuing;
+pub mod layers;
+pub mod store;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use store::Store;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Settings.
+    pub config: Arc<Config>,
+}
+
+/// The whole application: console pages, API, health checks, wrapped in the common layers.
+pub fn app(state: AppState) -> Router {
+    let secure = state.config.secure_cookies;
+    let router = Router::new()
+        .merge(web::router(state.clone()))
+        .merge(api::router(state.clone()))
+        .with_state(state);
+    layers::wrap(router, secure)
+}
+
+/// Serves `app(state)` on `listener` until Ctrl-C / SIGTERM.
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    auth::password::warm_up();
+    spawn_housekeeping(state.clone());
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+}
+
+/// Deletes expired sessions every few minutes.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            let now = domain::now();
+            let idle = now - state.config.session_idle_secs;
+            let absolute = now - state.config.session_absolute_secs;
+            if let Err(e) = state.store.purge_sessions(idle, absolute).await {
+                tracing::warn!(error = %e, "session purge failed");
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

@@ -1,0 +1,213 @@
+//! Devices.
+
+use super::{Store, StoreError, StoreResult, conflict_as, on_pool};
+
+/// A device.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Device {
+    /// `d-xxxx-xxxx`.
+    pub uuid: String,
+    /// Fleet key.
+    pub fleet_key: String,
+    /// Name.
+    pub name: String,
+    /// Group (may be empty).
+    pub group_name: String,
+    /// Tags, stored framed as `;a;b;` (see [`Device::tag_list`]).
+    pub tags: String,
+    /// Description.
+    pub description: String,
+    /// Last known IP address.
+    pub ip: String,
+    /// Agent version.
+    pub agent_version: String,
+    /// Last keepalive, unix seconds.
+    pub last_keepalive: Option<i64>,
+    /// Registration time, unix seconds.
+    pub registered_at: i64,
+}
+
+impl Device {
+    /// The tags as a list.
+    pub fn tag_list(&self) -> Vec<String> {
+        self.tags
+            .split(';')
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Frames normalised tags for storage.
+    pub fn frame_tags(tags: &[String]) -> String {
+        format!(";{};", tags.join(";")).replace(";;", ";")
+    }
+}
+
+/// A search hit for the token panel's device picker.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct DeviceHit {
+    /// UUID (the form value).
+    pub uuid: String,
+    /// Name (what the admin sees).
+    pub name: String,
+    /// Fleet key.
+    pub fleet_key: String,
+}
+
+const DEVICE_COLUMNS: &str = "uuid, fleet_key, name, group_name, tags, description, ip, agent_version, last_keepalive, registered_at";
+
+/// Largest search answer.
+pub const SEARCH_MAX: i64 = 50;
+
+/// Why an import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A row is invalid or conflicts; nothing was imported.
+    #[error("line {line}: {message}")]
+    Row {
+        /// 1-based line number in the file.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+async fn insert_device<'e, E, DB>(db: E, d: &Device) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = DB>,
+    DB: sqlx::Database,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    sqlx::query(
+        "INSERT INTO devices (uuid, fleet_key, name, name_lower, group_name, tags, description, ip, \
+         agent_version, last_keepalive, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(d.uuid.as_str())
+    .bind(d.fleet_key.as_str())
+    .bind(d.name.as_str())
+    .bind(d.name.to_lowercase())
+    .bind(d.group_name.as_str())
+    .bind(d.tags.as_str())
+    .bind(d.description.as_str())
+    .bind(d.ip.as_str())
+    .bind(d.agent_version.as_str())
+    .bind(d.last_keepalive)
+    .bind(d.registered_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Inserts devices in one transaction: all or nothing. `Conflict("device")` on a duplicate
+    /// UUID, `Conflict("fleet")` (foreign key) on an unknown fleet.
+    pub async fn insert_devices(&self, devices: &[Device]) -> StoreResult<()> {
+        on_pool!(self.pool(), |db| {
+            let mut tx = db.begin().await?;
+            for d in devices {
+                insert_device(&mut *tx, d)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(x) if x.is_foreign_key_violation() => super::StoreError::Conflict("fleet"),
+                    _ => conflict_as("device")(e),
+                })?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Imports a stream of `(line, device)` rows in one transaction, creating missing fleets.
+    /// The first bad row (from the stream or refused by the database) rolls everything back.
+    pub async fn import_devices<I>(&self, rows: I, progress: &mut dyn FnMut(u64)) -> Result<u64, ImportError>
+    where
+        I: Iterator<Item = Result<(u64, Device), (u64, String)>>,
+    {
+        let now = crate::domain::now();
+        let mut fleets = std::collections::HashSet::new();
+        let mut count = 0u64;
+        on_pool!(self.pool(), |db| {
+            let mut tx = db.begin().await.map_err(StoreError::from)?;
+            for row in rows {
+                let (line, d) = row.map_err(|(line, message)| ImportError::Row { line, message })?;
+                if fleets.insert(d.fleet_key.clone()) {
+                    sqlx::query(
+                        "INSERT INTO fleets (key, name, description, created_at) VALUES ($1, $1, '', $2) \
+                         ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(&d.fleet_key)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+                }
+                insert_device(&mut *tx, &d).await.map_err(|e| match conflict_as("device")(e) {
+                    StoreError::Conflict(_) => ImportError::Row { line, message: format!("device {} already exists", d.uuid) },
+                    other => ImportError::Store(other),
+                })?;
+                count += 1;
+                progress(count);
+            }
+            tx.commit().await.map_err(StoreError::from)?;
+        });
+        Ok(count)
+    }
+
+    /// One device.
+    pub async fn device(&self, uuid: &str) -> StoreResult<Option<Device>> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = $1")))
+                .bind(uuid)
+                .fetch_optional(db)
+                .await?
+        }))
+    }
+
+    /// Devices whose name (case-insensitive) or UUID starts with `query`, by name, at most
+    /// `limit` (≤ [`SEARCH_MAX`]). Both branches are index range scans, so the cost does not
+    /// grow with the fleet size.
+    pub async fn search_devices(&self, query: &str, limit: i64) -> StoreResult<Vec<DeviceHit>> {
+        let limit = limit.clamp(1, SEARCH_MAX);
+        let lower = query.trim().to_lowercase();
+        // Upper bound of the prefix range: the prefix followed by the largest code point.
+        let upper = format!("{lower}\u{10FFFF}");
+        let mut hits: Vec<DeviceHit> = on_pool!(self.pool(), |db| {
+            sqlx::query_as(
+                "SELECT uuid, name, fleet_key FROM ( \
+                   SELECT uuid, name, fleet_key, name_lower FROM devices \
+                    WHERE name_lower >= $1 AND name_lower < $2 ORDER BY name_lower, uuid LIMIT $3) AS by_name \
+                 UNION \
+                 SELECT uuid, name, fleet_key FROM ( \
+                   SELECT uuid, name, fleet_key FROM devices \
+                    WHERE uuid >= $1 AND uuid < $2 ORDER BY uuid LIMIT $3) AS by_uuid",
+            )
+            .bind(&lower)
+            .bind(&upper)
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        });
+        hits.sort_by(|a, b| (a.name.to_lowercase(), &a.uuid).cmp(&(b.name.to_lowercase(), &b.uuid)));
+        hits.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(hits)
+    }
+
+    /// Number of devices, and of those with a keepalive since `active_since`.
+    pub async fn device_counts(&self, active_since: i64) -> StoreResult<(i64, i64)> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_keepalive >= $1 THEN 1 ELSE 0 END), 0) FROM devices",
+            )
+            .bind(active_since)
+            .fetch_one(db)
+            .await?
+        }))
+    }
+}

@@ -1,0 +1,123 @@
+//! Storage: the only place with SQL. One file per aggregate; every function works on both the
+//! embedded SQLite file and PostgreSQL, and returns plain types (no pool or row types leak out).
+//!
+//! SQL is written once in the dialect both engines share (`$1` parameters, `RETURNING`,
+//! `ON CONFLICT`); the [`on_pool!`] macro runs the same query expression against whichever pool
+//! is configured, so handlers never learn which database they talk to.
+
+pub mod account;
+pub mod audit;
+pub mod devices;
+pub mod fleets;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+pub use devices::ImportError;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+/// The configured database.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    /// Embedded default.
+    Sqlite(SqlitePool),
+    /// Scale-out.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$db` bound to the configured pool (or an open transaction of it).
+macro_rules! on_pool {
+    ($pool:expr, |$db:ident| $body:expr) => {
+        match $pool {
+            $crate::store::Pool::Sqlite($db) => $body,
+            $crate::store::Pool::Postgres($db) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Handle to the database, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// Storage errors, mapped by [`crate::error::AppError`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique or foreign-key constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Anything else from the driver.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// Migration failure at start.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Turns a unique-constraint violation into [`StoreError::Conflict`] with `what`.
+pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() || d.is_foreign_key_violation() => {
+            StoreError::Conflict(what)
+        }
+        _ => StoreError::Db(e),
+    }
+}
+
+impl Store {
+    /// Connects to `database_url` (`sqlite:` file or `postgres:`) and runs the migrations.
+    pub async fn connect(database_url: &str) -> StoreResult<Store> {
+        let pool = if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(database_url)
+                .await?;
+            // The migrator holds a PostgreSQL advisory lock, so instances starting together
+            // apply each migration once.
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Pool::Postgres(pool)
+        } else {
+            let opts = SqliteConnectOptions::from_str(database_url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Pool::Sqlite(pool)
+        };
+        Ok(Store { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        let r: Result<i64, _> = on_pool!(&self.pool, |db| {
+            sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(db).await
+        });
+        r.is_ok()
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        on_pool!(&self.pool, |db| db.close().await)
+    }
+}

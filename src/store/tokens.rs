@@ -1,0 +1,256 @@
+//! Access tokens: only the SHA-256 of each token is stored, under a unique index.
+
+use super::{Store, StoreResult, conflict_as, on_pool};
+use crate::domain::scope::{Permissions, Target};
+use crate::domain::token::{TokenHash, TokenKind};
+
+/// A token's metadata (never its secret or hash).
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// Public Token ID (UUID).
+    pub id: String,
+    /// Kind.
+    pub kind: TokenKind,
+    /// Prefix and last four characters.
+    pub hint: String,
+    /// Description.
+    pub description: String,
+    /// For user tokens: the user's id and username.
+    pub user: Option<(String, String)>,
+    /// For device details tokens: the target entity.
+    pub target: Option<Target>,
+    /// For device details tokens: the permission types.
+    pub permissions: Permissions,
+    /// Username of the admin who generated it (None when that user was removed or for the CLI).
+    pub created_by: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds at which it stops working.
+    pub expires_at: i64,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<i64>,
+    /// Unix seconds, last accepted use.
+    pub last_used_at: Option<i64>,
+}
+
+/// Lifecycle state of a token at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Usable.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+}
+
+impl TokenStatus {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl TokenRecord {
+    /// "Fleet demo" / "Device d-…" / "User bob".
+    pub fn subject(&self) -> String {
+        match (&self.target, &self.user) {
+            (Some(Target::Fleet(f)), _) => format!("Fleet {f}"),
+            (Some(Target::Device(d)), _) => format!("Device {d}"),
+            (None, Some((_, username))) => format!("User {username}"),
+            (None, None) => "—".into(),
+        }
+    }
+
+    /// Status at `now`.
+    pub fn status(&self, now: i64) -> TokenStatus {
+        if self.revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if crate::domain::expiry::is_expired(self.expires_at, now) {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: String,
+    kind: String,
+    hint: String,
+    description: String,
+    user_id: Option<String>,
+    username: Option<String>,
+    target_fleet: Option<String>,
+    target_device: Option<String>,
+    permissions: i64,
+    created_by: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+impl From<TokenRow> for TokenRecord {
+    fn from(r: TokenRow) -> Self {
+        let target = match (r.target_fleet, r.target_device) {
+            (Some(f), _) => Some(Target::Fleet(f)),
+            (None, Some(d)) => Some(Target::Device(d)),
+            (None, None) => None,
+        };
+        TokenRecord {
+            id: r.id,
+            // The CHECK constraint admits the two kinds only.
+            kind: TokenKind::parse(&r.kind).unwrap_or(TokenKind::DeviceDetails),
+            hint: r.hint,
+            description: r.description,
+            user: r.user_id.zip(r.username),
+            target,
+            permissions: Permissions::from_bits(r.permissions),
+            created_by: r.created_by,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+const TOKEN_SELECT: &str = "SELECT t.id, t.kind, t.hint, t.description, t.user_id, u.username, t.target_fleet, \
+     t.target_device, t.permissions, c.username AS created_by, t.created_at, t.expires_at, t.revoked_at, \
+     t.last_used_at FROM tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users c ON c.id = t.created_by";
+
+/// What is stored for a new token.
+#[derive(Debug)]
+pub struct NewToken<'a> {
+    /// Kind.
+    pub kind: TokenKind,
+    /// SHA-256 of the plaintext.
+    pub hash: &'a TokenHash,
+    /// Display hint.
+    pub hint: &'a str,
+    /// Description.
+    pub description: &'a str,
+    /// For user tokens: the user id.
+    pub user_id: Option<&'a str>,
+    /// For device details tokens: the target.
+    pub target: Option<&'a Target>,
+    /// For device details tokens: permission types.
+    pub permissions: Permissions,
+    /// The admin's user id.
+    pub created_by: Option<&'a str>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// The console form's one-time nonce, if any.
+    pub form_nonce: Option<&'a str>,
+}
+
+impl Store {
+    /// Stores a new token and returns its Token ID. `Conflict("form_nonce")` when the form's
+    /// nonce was used before: the replay creates nothing.
+    pub async fn insert_token(&self, t: &NewToken<'_>, now: i64) -> StoreResult<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (fleet, device) = match t.target {
+            Some(Target::Fleet(f)) => (Some(f.as_str()), None),
+            Some(Target::Device(d)) => (None, Some(d.as_str())),
+            None => (None, None),
+        };
+        on_pool!(self.pool(), |db| {
+            sqlx::query(
+                "INSERT INTO tokens (id, kind, token_hash, hint, description, user_id, target_fleet, target_device, \
+                 permissions, created_by, created_at, expires_at, form_nonce) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(&id)
+            .bind(t.kind.as_str())
+            .bind(t.hash.as_str())
+            .bind(t.hint)
+            .bind(t.description)
+            .bind(t.user_id)
+            .bind(fleet)
+            .bind(device)
+            .bind(t.permissions.bits())
+            .bind(t.created_by)
+            .bind(now)
+            .bind(t.expires_at)
+            .bind(t.form_nonce)
+            .execute(db)
+            .await
+            .map_err(conflict_as("form_nonce"))?;
+        });
+        Ok(id)
+    }
+
+    /// The Token ID generated from a form nonce, if any.
+    pub async fn token_id_for_nonce(&self, nonce: &str) -> StoreResult<Option<String>> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_scalar("SELECT id FROM tokens WHERE form_nonce = $1")
+                .bind(nonce)
+                .fetch_optional(db)
+                .await?
+        }))
+    }
+
+    /// One token's metadata by Token ID.
+    pub async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+        let row: Option<TokenRow> = on_pool!(self.pool(), |db| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{TOKEN_SELECT} WHERE t.id = $1")))
+                .bind(id)
+                .fetch_optional(db)
+                .await?
+        });
+        Ok(row.map(TokenRecord::from))
+    }
+
+    /// The token stored under `hash`, whatever its state.
+    pub async fn token_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
+        let row: Option<TokenRow> = on_pool!(self.pool(), |db| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{TOKEN_SELECT} WHERE t.token_hash = $1")))
+                .bind(hash.as_str())
+                .fetch_optional(db)
+                .await?
+        });
+        Ok(row.map(TokenRecord::from))
+    }
+
+    /// All tokens, newest first.
+    pub async fn tokens(&self, limit: i64) -> StoreResult<Vec<TokenRecord>> {
+        let rows: Vec<TokenRow> = on_pool!(self.pool(), |db| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{TOKEN_SELECT} ORDER BY t.created_at DESC, t.id LIMIT $1"
+            )))
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        });
+        Ok(rows.into_iter().map(TokenRecord::from).collect())
+    }
+
+    /// Number of tokens neither revoked nor expired at `now`.
+    pub async fn count_active_tokens(&self, now: i64) -> StoreResult<i64> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > $1")
+                .bind(now)
+                .fetch_one(db)
+                .await?
+        }))
+    }
+
+    /// Revokes a token; false when it does not exist or was revoked already.
+    pub async fn revoke_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(db)
+                .await?
+                .rows_affected()
+                == 1
+        }))
+    }
+}

@@ -1,0 +1,129 @@
+//! Sign in and sign out.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{Chrome, render};
+use crate::AppState;
+use crate::auth::session::{self, CurrentUser, MaybeUser, csrf_for};
+use crate::auth::{ClientAddr, password, throttle};
+use crate::error::{AppError, AppResult};
+use crate::store::audit::AuditEvent;
+
+/// The one message for every failed sign-in: no hint whether the user exists.
+pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    username: String,
+    error: String,
+}
+
+fn page(app: &AppState, headers: &HeaderMap, username: String, error: String, status: StatusCode) -> AppResult<Response> {
+    let (anchor, set_cookie) = session::login_anchor(app, headers);
+    let chrome = Chrome { csrf: csrf_for(&anchor), nav: "login", ..Chrome::default() };
+    let mut res = render(status, &LoginPage { chrome, username, error })?;
+    if let Some(c) = set_cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+/// `GET /login`.
+pub async fn form(State(app): State<AppState>, MaybeUser(user): MaybeUser, headers: HeaderMap) -> AppResult<Response> {
+    if user.is_some() {
+        return Ok(Redirect::to("/dashboard").into_response());
+    }
+    page(&app, &headers, String::new(), String::new(), StatusCode::OK)
+}
+
+/// Sign-in form fields.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /login`.
+pub async fn submit(
+    State(app): State<AppState>,
+    ClientAddr(source): ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> AppResult<Response> {
+    let now = crate::domain::now();
+    let username = f.username.trim().to_owned();
+    if username.is_empty() || f.password.is_empty() || username.len() > 64 {
+        return page(&app, &headers, username, BAD_CREDENTIALS.into(), StatusCode::UNAUTHORIZED);
+    }
+    if let Err(e) = throttle::check(&app, &username, &source, now).await {
+        return match e {
+            AppError::TooManyRequests(msg) => page(&app, &headers, username, msg, StatusCode::TOO_MANY_REQUESTS),
+            other => Err(other),
+        };
+    }
+    let found = app.store.user_for_login(&username).await?;
+    let (user, stored) = match found {
+        Some((u, h)) => (Some(u), Some(h)),
+        None => (None, None),
+    };
+    let ok = password::verify(f.password, stored).await?;
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            app.store
+                .audit(
+                    &AuditEvent {
+                        actor: username.clone(),
+                        action: throttle::SIGNIN_FAILURE,
+                        source,
+                        ..AuditEvent::default()
+                    },
+                    now,
+                )
+                .await?;
+            return page(&app, &headers, username, BAD_CREDENTIALS.into(), StatusCode::UNAUTHORIZED);
+        }
+    };
+    let cookies = session::start(&app, &headers, &user, now).await?;
+    app.store.record_login(&user.id, now).await?;
+    app.store
+        .audit(
+            &AuditEvent { actor: user.username.clone(), action: "signin.success", source, ..AuditEvent::default() },
+            now,
+        )
+        .await?;
+    let mut res = Redirect::to("/dashboard").into_response();
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+/// `POST /logout`: destroys the session server-side and clears the browser's copy.
+pub async fn logout(
+    State(app): State<AppState>,
+    ClientAddr(source): ClientAddr,
+    user: CurrentUser,
+) -> AppResult<Response> {
+    let headers = session::end(&app, &user).await?;
+    app.store
+        .audit(
+            &AuditEvent { actor: user.user.username.clone(), action: "signout", source, ..AuditEvent::default() },
+            crate::domain::now(),
+        )
+        .await?;
+    let mut res = Redirect::to("/login").into_response();
+    for (k, v) in headers {
+        res.headers_mut().append(k, v);
+    }
+    Ok(res)
+}

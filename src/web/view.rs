@@ -1,0 +1,54 @@
+//! Small formatting helpers shared by the page views.
+
+use time::OffsetDateTime;
+
+
+/// `YYYY-MM-DD HH:MM UTC` of unix seconds.
+pub fn datetime(ts: i64) -> String {
+    match OffsetDateTime::from_unix_timestamp(ts) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => "—".into(),
+    }
+}
+
+/// "3 minutes ago"-style text of unix seconds relative to `now`.
+pub fn relative(ts: i64, now: i64) -> String {
+    let d = now - ts;
+    let (n, unit) = match d.abs() {
+        s if s < 60 => return if d >= 0 { "just now".into() } else { "in under a minute".into() },
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if d >= 0 { format!("{n} {unit}{plural} ago") } else { format!("in {n} {unit}{plural}") }
+}
+
+/// The last day a token works, from the instant it stops working.
+pub fn expiry_date(expires_at: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(expires_at - 1)
+        .map(|t| crate::domain::expiry::format_date(t.date()))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(relative(100, 110), "just now");
+        assert_eq!(relative(0, 120), "2 minutes ago");
+        assert_eq!(relative(0, 3600), "1 hour ago");
+        assert_eq!(relative(200_000, 0), "in 2 days");
+        assert_eq!(datetime(0), "1970-01-01 00:00 UTC");
+        assert_eq!(expiry_date(86_400), "1970-01-01");
+    }
+}

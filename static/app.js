@@ -1,0 +1,158 @@
+// connect-tokens: progressive enhancement only. Every flow works without this file.
+(function () {
+  "use strict";
+
+  // ---- Side panels: open in place, focus inside, Escape or Cancel closes, focus returns. ----
+  var scrim = document.querySelector(".scrim");
+  var opener = null;
+
+  function openPanel(panel, trigger) {
+    opener = trigger || null;
+    panel.hidden = false;
+    if (scrim) scrim.hidden = false;
+    var first = panel.querySelector("input:not([type=hidden]):not([tabindex='-1']), select, textarea, button:not([tabindex='-1'])");
+    if (first) first.focus();
+  }
+
+  function closePanels() {
+    var token = document.getElementById("token-value");
+    if (token) {
+      // The created view is gone for good: clear the secret and drop the panel.
+      token.value = "";
+      var created = document.getElementById("token-created-panel");
+      if (created) created.remove();
+    }
+    document.querySelectorAll(".panel").forEach(function (p) { p.hidden = true; });
+    if (scrim) scrim.hidden = true;
+    var back = opener || document.getElementById("open-device-token");
+    if (back) back.focus();
+    opener = null;
+    if (location.pathname !== "/settings/account") history.replaceState(null, "", "/settings/account");
+  }
+
+  document.querySelectorAll("[data-panel]").forEach(function (a) {
+    a.addEventListener("click", function (e) {
+      var panel = document.getElementById(a.getAttribute("data-panel"));
+      if (!panel) return;
+      e.preventDefault();
+      openPanel(panel, a);
+    });
+  });
+  document.querySelectorAll("[data-close-panel]").forEach(function (a) {
+    a.addEventListener("click", function (e) { e.preventDefault(); closePanels(); });
+  });
+  if (scrim) scrim.addEventListener("click", closePanels);
+
+  document.addEventListener("keydown", function (e) {
+    var open = document.querySelector(".panel:not([hidden])");
+    if (!open) return;
+    if (e.key === "Escape") { e.preventDefault(); closePanels(); return; }
+    if (e.key === "Tab") {
+      // Keep focus inside the open panel.
+      var items = Array.prototype.filter.call(
+        open.querySelectorAll("a[href], button:not([hidden]):not([tabindex='-1']), input:not([type=hidden]), select"),
+        function (el) { return !el.disabled && el.offsetParent !== null; });
+      if (!items.length) return;
+      var first = items[0], last = items[items.length - 1];
+      if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+      else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+    }
+  });
+
+  // A panel opened by the server (no-JS route, validation errors, created token): focus it.
+  var shown = document.querySelector(".panel:not([hidden])");
+  if (shown) {
+    var invalid = shown.querySelector("[aria-invalid=true]");
+    var copy = document.getElementById("copy-token");
+    if (invalid) invalid.focus();
+    else if (copy) { /* focused below once visible */ }
+    else { var f = shown.querySelector("input:not([type=hidden]):not([tabindex='-1']), select"); if (f) f.focus(); }
+  }
+
+  // ---- Target entity: show the fleet or the device chooser. ----
+  var radios = document.querySelectorAll("input[name=target_kind]");
+  function syncTarget() {
+    var kind = (document.querySelector("input[name=target_kind]:checked") || {}).value || "fleet";
+    document.querySelectorAll("[data-target-kind]").forEach(function (el) {
+      el.hidden = el.getAttribute("data-target-kind") !== kind;
+    });
+  }
+  radios.forEach(function (r) { r.addEventListener("change", syncTarget); });
+  if (radios.length) syncTarget();
+
+  // ---- Device search as the admin types (server-side, at most 50 results). ----
+  var q = document.getElementById("dt-device-q");
+  var select = document.getElementById("dt-device");
+  var status = document.getElementById("dt-device-status");
+  var searchButton = document.getElementById("dt-device-search");
+  if (q && select) {
+    if (searchButton) searchButton.hidden = true;
+    var timer = null, seq = 0;
+    q.addEventListener("keydown", function (e) {
+      if (e.key === "Enter") { e.preventDefault(); if (select.options.length) select.focus(); }
+      if (e.key === "ArrowDown" && select.options.length) { e.preventDefault(); select.focus(); if (select.selectedIndex < 0) select.selectedIndex = 0; }
+    });
+    q.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        var term = q.value.trim(), mine = ++seq;
+        if (!term) { select.innerHTML = ""; status.textContent = "Type part of a device name or UUID."; return; }
+        fetch(select.getAttribute("data-search-url") + "?q=" + encodeURIComponent(term), { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+          .then(function (body) {
+            if (mine !== seq) return;
+            var chosen = select.value;
+            select.innerHTML = "";
+            body.devices.forEach(function (d) {
+              var o = document.createElement("option");
+              o.value = d.uuid;
+              o.textContent = d.name + " — " + d.uuid + " (" + d.fleet_key + ")";
+              if (d.uuid === chosen) o.selected = true;
+              select.appendChild(o);
+            });
+            status.textContent = body.devices.length + " matching devices" + (body.devices.length >= 50 ? " (first 50; type more to narrow)" : "") + ".";
+          })
+          .catch(function () { if (mine === seq) status.textContent = "Search failed. Use the Search button after reloading."; });
+      }, 150);
+    });
+  }
+
+  // ---- One click generates one token: disable the button once submitted. ----
+  document.querySelectorAll(".panel-form").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
+      var action = e.submitter && e.submitter.value;
+      if (action === "search") return;
+      if (form.dataset.sent) { e.preventDefault(); return; }
+      form.dataset.sent = "1";
+    });
+  });
+
+  // ---- Show-once token: copy button, select fallback, cleared when the page is left. ----
+  var token = document.getElementById("token-value");
+  var copy = document.getElementById("copy-token");
+  var copyStatus = document.getElementById("copy-status");
+  if (token) {
+    token.addEventListener("focus", function () { token.select(); });
+    window.addEventListener("pagehide", function () { token.value = ""; });
+    window.addEventListener("pageshow", function (e) { if (e.persisted) { token.value = ""; location.replace("/settings/account"); } });
+  }
+  if (token && copy) {
+    copy.hidden = false;
+    copy.focus();
+    copy.addEventListener("click", function () {
+      function selected() {
+        token.focus(); token.select();
+        copyStatus.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+      }
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(token.value).then(function () {
+          copy.textContent = "Copied";
+          copyStatus.textContent = "Copied to the clipboard.";
+          setTimeout(function () { copy.textContent = "Copy"; }, 2000);
+        }, selected);
+      } else {
+        selected();
+      }
+    });
+  }
+})();
