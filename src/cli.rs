@@ -31,7 +31,12 @@ pub struct Global {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// Directory of the embedded SQLite database.
-    #[arg(long, env = "CONNECT_TOKENS_DATA_DIR", global = true, default_value = "data")]
+    #[arg(
+        long,
+        env = "CONNECT_TOKENS_DATA_DIR",
+        global = true,
+        default_value = "data"
+    )]
     pub data_dir: PathBuf,
 }
 
@@ -121,20 +126,28 @@ impl Global {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let store = Store::connect(&cli.global.url()?).await.context("cannot open the database")?;
+    let store = Store::connect(&cli.global.url()?)
+        .await
+        .context("cannot open the database")?;
     match cli.command {
         Command::Serve(args) => serve(store, args).await,
         Command::Admin(AdminCommand::Create(a)) => create_user(&store, a, Role::Admin).await,
         Command::User(UserCommand::Create(a)) => create_user(&store, a, Role::User).await,
-        Command::Admin(AdminCommand::Token { username, description, expires }) => {
-            admin_token(store, username, description, expires).await
-        }
+        Command::Admin(AdminCommand::Token {
+            username,
+            description,
+            expires,
+        }) => admin_token(store, username, description, expires).await,
         Command::ImportDevices { file } => crate::import::import_csv_file(&store, &file).await,
     }
 }
 
 async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config { secure_cookies: args.secure_cookies, max_token_days: args.max_token_days, ..Config::default() };
+    let config = Config {
+        secure_cookies: args.secure_cookies,
+        max_token_days: args.max_token_days,
+        ..Config::default()
+    };
     if args.demo {
         crate::demo::seed_if_empty(&store).await?;
     }
@@ -142,13 +155,23 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    println!("connect-tokens is listening: sign in at http://{addr}/login");
     if !args.secure_cookies {
-        println!("note: cookies are not marked Secure; behind HTTPS start with --secure-cookies");
+        say("note: cookies are not marked Secure; behind HTTPS start with --secure-cookies");
     }
-    let state = AppState { store, config: Arc::new(config) };
+    say(&format!(
+        "connect-tokens is listening: sign in at http://{addr}/login"
+    ));
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+    };
     crate::serve(listener, state).await?;
     Ok(())
+}
+
+/// Prints a line on standard output; a closed stdout must not bring the server down.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// Reads a password: a prompt without echo is not available without extra crates, so on a
@@ -171,8 +194,16 @@ fn read_password() -> anyhow::Result<String> {
 async fn create_user(store: &Store, a: CreateUserArgs, role: Role) -> anyhow::Result<()> {
     names::validate_username(&a.username).map_err(anyhow::Error::msg)?;
     let password = read_password()?;
-    let hash = crate::auth::password::hash(password).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let new = NewUser { username: &a.username, email: &a.email, display_name: "", role, password_hash: &hash };
+    let hash = crate::auth::password::hash(password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let new = NewUser {
+        username: &a.username,
+        email: &a.email,
+        display_name: "",
+        role,
+        password_hash: &hash,
+    };
     match store.create_user(&new, crate::domain::now()).await {
         Ok(u) => {
             println!("created {} {}", role.as_str(), u.username);
@@ -183,19 +214,41 @@ async fn create_user(store: &Store, a: CreateUserArgs, role: Role) -> anyhow::Re
     }
 }
 
-async fn admin_token(store: Store, username: String, description: String, expires: Option<String>) -> anyhow::Result<()> {
-    let app = AppState { store, config: Arc::new(Config::default()) };
+async fn admin_token(
+    store: Store,
+    username: String,
+    description: String,
+    expires: Option<String>,
+) -> anyhow::Result<()> {
+    let app = AppState {
+        store,
+        config: Arc::new(Config::default()),
+    };
     let now = crate::domain::now();
     let today = crate::domain::expiry::today(time::OffsetDateTime::now_utc());
     let expires = expires.unwrap_or_else(|| {
-        crate::domain::expiry::format_date(crate::domain::expiry::default_date(today, app.config.max_token_days))
+        crate::domain::expiry::format_date(crate::domain::expiry::default_date(
+            today,
+            app.config.max_token_days,
+        ))
     });
-    let req = TokenRequest { description, expires, subject: SubjectRequest::User(username), ..TokenRequest::default() };
-    let valid = match issuing::validate(&app, &req, now).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+    let req = TokenRequest {
+        description,
+        expires,
+        subject: SubjectRequest::User(username),
+        ..TokenRequest::default()
+    };
+    let valid = match issuing::validate(&app, &req, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
         Ok(v) => v,
         Err(errors) => bail!(errors.messages().join(" ")),
     };
-    match issuing::issue(&app, None, valid, None, "cli", now).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+    match issuing::issue(&app, None, valid, None, "cli", now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
         IssueOutcome::Issued(t) => {
             eprintln!("Token ID {} (shown once; store it safely)", t.record.id);
             println!("{}", t.plaintext.expose());

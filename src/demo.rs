@@ -1,5 +1,6 @@
 //! `serve --demo`: a realistic first-run data set and an admin whose password is printed once.
 
+use crate::Store;
 use crate::domain::names::new_device_uuid;
 use crate::domain::scope::Role;
 use crate::domain::token::random_base62;
@@ -7,15 +8,24 @@ use crate::store::account::Account;
 use crate::store::devices::Device;
 use crate::store::fleets::Fleet;
 use crate::store::users::NewUser;
-use crate::Store;
 
 const FLEETS: [(&str, &str, &str); 4] = [
     ("demo", "Demo fleet", "Devices to try the console with"),
-    ("warehouse", "Warehouse sensors", "Temperature and humidity sensors in the logistics centres"),
-    ("retail", "Retail kiosks", "Self-service kiosks in the stores"),
+    (
+        "warehouse",
+        "Warehouse sensors",
+        "Temperature and humidity sensors in the logistics centres",
+    ),
+    (
+        "retail",
+        "Retail kiosks",
+        "Self-service kiosks in the stores",
+    ),
     ("edge", "Edge gateways", "Gateways at the factory sites"),
 ];
-const CITIES: [&str; 8] = ["berlin", "lisbon", "oslo", "austin", "osaka", "lyon", "porto", "denver"];
+const CITIES: [&str; 8] = [
+    "berlin", "lisbon", "oslo", "austin", "osaka", "lyon", "porto", "denver",
+];
 const KINDS: [&str; 5] = ["gateway", "sensor", "kiosk", "camera", "router"];
 const TAGS: [&str; 6] = ["prod", "staging", "lab", "north", "south", "beta"];
 
@@ -36,15 +46,30 @@ pub async fn seed_if_empty(store: &Store) -> anyhow::Result<()> {
         .await?;
     for (key, name, description) in FLEETS {
         store
-            .create_fleet(&Fleet { key: key.into(), name: name.into(), description: description.into() }, now)
+            .create_fleet(
+                &Fleet {
+                    key: key.into(),
+                    name: name.into(),
+                    description: description.into(),
+                },
+                now,
+            )
             .await?;
     }
     store.insert_devices(&demo_devices(now, 300)).await?;
     let password = random_base62(20);
-    let hash = crate::auth::password::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = crate::auth::password::hash(password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     store
         .create_user(
-            &NewUser { username: "admin", email: "admin@example.com", display_name: "Demo Admin", role: Role::Admin, password_hash: &hash },
+            &NewUser {
+                username: "admin",
+                email: "admin@example.com",
+                display_name: "Demo Admin",
+                role: Role::Admin,
+                password_hash: &hash,
+            },
             now,
         )
         .await?;
@@ -60,7 +85,10 @@ pub fn demo_devices(now: i64, n: usize) -> Vec<Device> {
             let kind = KINDS[i % KINDS.len()];
             let city = CITIES[(i / KINDS.len()) % CITIES.len()];
             let fleet = FLEETS[i % FLEETS.len()].0;
-            let tags = vec![TAGS[i % TAGS.len()].to_owned(), TAGS[(i / 3 + 3) % TAGS.len()].to_owned()];
+            let tags = vec![
+                TAGS[i % TAGS.len()].to_owned(),
+                TAGS[(i / 3 + 3) % TAGS.len()].to_owned(),
+            ];
             let mut tags = tags;
             tags.dedup();
             let i64_i = i64::try_from(i).unwrap_or(0);
@@ -74,7 +102,11 @@ pub fn demo_devices(now: i64, n: usize) -> Vec<Device> {
                 ip: format!("10.{}.{}.{}", i % 200, (i / 7) % 250, 10 + i % 240),
                 agent_version: format!("7.{}.{}", i % 4, i % 10),
                 // Most devices checked in recently; every seventh has been silent for two days.
-                last_keepalive: Some(if i % 7 == 0 { now - 172_800 } else { now - (i64_i * 37) % 3600 }),
+                last_keepalive: Some(if i % 7 == 0 {
+                    now - 172_800
+                } else {
+                    now - (i64_i * 37) % 3600
+                }),
                 registered_at: now - 86_400 * (1 + i64_i % 400),
             }
         })

@@ -67,7 +67,9 @@ impl AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => AppError::Conflict(format!("That {what} already exists.")),
+            StoreError::Conflict(what) => {
+                AppError::Conflict(format!("That {what} already exists."))
+            }
             other => AppError::Internal(other.into()),
         }
     }

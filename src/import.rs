@@ -18,14 +18,19 @@ const HEADER: [&str; 6] = ["fleet", "uuid", "name", "group", "tags", "descriptio
 /// Checks one CSV record (`line` for messages) and turns it into a device.
 pub fn parse_row(record: &csv::StringRecord, now: i64) -> Result<Device, String> {
     if record.len() != HEADER.len() {
-        return Err(format!("expected {} fields, found {}", HEADER.len(), record.len()));
+        return Err(format!(
+            "expected {} fields, found {}",
+            HEADER.len(),
+            record.len()
+        ));
     }
     let field = |i: usize| record.get(i).unwrap_or_default().trim();
     let fleet = field(0);
     names::validate_fleet_key(fleet).map_err(|e| format!("fleet {fleet:?}: {e}"))?;
     let uuid = match field(1) {
         "" => names::new_device_uuid(),
-        u => names::normalize_device_uuid(u).ok_or_else(|| format!("uuid {u:?} is not of the form d-xxxx-xxxx"))?,
+        u => names::normalize_device_uuid(u)
+            .ok_or_else(|| format!("uuid {u:?} is not of the form d-xxxx-xxxx"))?,
     };
     let name = field(2);
     if name.is_empty() || name.chars().count() > 128 {
@@ -64,11 +69,20 @@ pub async fn import_csv<R: std::io::Read>(
     reader: R,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ImportError> {
-    let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(reader);
-    let header = csv.headers().map_err(|e| ImportError::Row { line: 1, message: e.to_string() })?;
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(reader);
+    let header = csv.headers().map_err(|e| ImportError::Row {
+        line: 1,
+        message: e.to_string(),
+    })?;
     let names: Vec<_> = header.iter().map(str::trim).collect();
     if names != HEADER {
-        return Err(ImportError::Row { line: 1, message: format!("the header must be {}", HEADER.join(",")) });
+        return Err(ImportError::Row {
+            line: 1,
+            message: format!("the header must be {}", HEADER.join(",")),
+        });
     }
     let now = crate::domain::now();
     let rows = csv.into_records().map(move |r| {
@@ -81,7 +95,8 @@ pub async fn import_csv<R: std::io::Read>(
 
 /// The `import-devices FILE` command.
 pub async fn import_csv_file(store: &Store, path: &Path) -> anyhow::Result<()> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let started = std::time::Instant::now();
     let tty = std::io::stderr().is_terminal();
     let result = import_csv(store, std::io::BufReader::new(file), |n| {
@@ -96,13 +111,18 @@ pub async fn import_csv_file(store: &Store, path: &Path) -> anyhow::Result<()> {
     match result {
         Ok(n) => {
             let secs = started.elapsed().as_secs_f64();
-            println!("imported {n} devices in {secs:.1} s ({:.0} rows/s)", n as f64 / secs.max(1e-9));
+            println!(
+                "imported {n} devices in {secs:.1} s ({:.0} rows/s)",
+                n as f64 / secs.max(1e-9)
+            );
             Ok(())
         }
         Err(ImportError::Row { line, message }) => {
             anyhow::bail!("line {line}: {message}; nothing was imported")
         }
-        Err(ImportError::Store(e)) => Err(anyhow::Error::from(e).context("import failed; nothing was imported")),
+        Err(ImportError::Store(e)) => {
+            Err(anyhow::Error::from(e).context("import failed; nothing was imported"))
+        }
     }
 }
 
@@ -116,17 +136,48 @@ mod tests {
 
     #[test]
     fn rows_are_checked_field_by_field() {
-        let d = parse_row(&rec(&["demo", "D-00AA-11BB", "Gateway 1", "edge", "Lab; north", "x"]), 5).unwrap();
+        let d = parse_row(
+            &rec(&[
+                "demo",
+                "D-00AA-11BB",
+                "Gateway 1",
+                "edge",
+                "Lab; north",
+                "x",
+            ]),
+            5,
+        )
+        .unwrap();
         assert_eq!(d.uuid, "d-00aa-11bb");
         assert_eq!(d.tags, ";lab;north;");
         assert_eq!(d.tag_list(), ["lab", "north"]);
         let generated = parse_row(&rec(&["demo", "", "n", "", "", ""]), 5).unwrap();
         assert!(names::is_device_uuid(&generated.uuid));
         assert_eq!(generated.tags, ";");
-        assert!(parse_row(&rec(&["Demo", "", "n", "", "", ""]), 5).unwrap_err().contains("fleet"));
-        assert!(parse_row(&rec(&["demo", "x", "n", "", "", ""]), 5).unwrap_err().contains("uuid"));
-        assert!(parse_row(&rec(&["demo", "", "", "", "", ""]), 5).unwrap_err().contains("name"));
-        assert!(parse_row(&rec(&["demo", "", "n", "", "a b", ""]), 5).unwrap_err().contains("tag"));
-        assert!(parse_row(&rec(&["demo", "", "n"]), 5).unwrap_err().contains("fields"));
+        assert!(
+            parse_row(&rec(&["Demo", "", "n", "", "", ""]), 5)
+                .unwrap_err()
+                .contains("fleet")
+        );
+        assert!(
+            parse_row(&rec(&["demo", "x", "n", "", "", ""]), 5)
+                .unwrap_err()
+                .contains("uuid")
+        );
+        assert!(
+            parse_row(&rec(&["demo", "", "", "", "", ""]), 5)
+                .unwrap_err()
+                .contains("name")
+        );
+        assert!(
+            parse_row(&rec(&["demo", "", "n", "", "a b", ""]), 5)
+                .unwrap_err()
+                .contains("tag")
+        );
+        assert!(
+            parse_row(&rec(&["demo", "", "n"]), 5)
+                .unwrap_err()
+                .contains("fields")
+        );
     }
 }

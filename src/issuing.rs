@@ -60,11 +60,16 @@ impl FieldErrors {
 
     /// All messages, for the API's single error message.
     pub fn messages(&self) -> Vec<String> {
-        [&self.description, &self.expires, &self.target, &self.permissions]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
+        [
+            &self.description,
+            &self.expires,
+            &self.target,
+            &self.permissions,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
     }
 }
 
@@ -80,10 +85,17 @@ pub struct ValidRequest {
 }
 
 /// Checks every field of `req` against the rules and the database.
-pub async fn validate(app: &AppState, req: &TokenRequest, now: i64) -> AppResult<Result<ValidRequest, FieldErrors>> {
+pub async fn validate(
+    app: &AppState,
+    req: &TokenRequest,
+    now: i64,
+) -> AppResult<Result<ValidRequest, FieldErrors>> {
     let mut errors = FieldErrors::default();
-    let description = names::validate_description(&req.description).map_err(|e| errors.description = Some(e)).ok();
-    let today = expiry::today(time::OffsetDateTime::from_unix_timestamp(now).map_err(AppError::internal)?);
+    let description = names::validate_description(&req.description)
+        .map_err(|e| errors.description = Some(e))
+        .ok();
+    let today =
+        expiry::today(time::OffsetDateTime::from_unix_timestamp(now).map_err(AppError::internal)?);
     let expires_at = expiry::parse_date(req.expires.trim())
         .and_then(|d| expiry::validate(d, today, app.config.max_token_days))
         .map_err(|e: ExpiryError| errors.expires = Some(e.to_string()))
@@ -96,26 +108,41 @@ pub async fn validate(app: &AppState, req: &TokenRequest, now: i64) -> AppResult
             } else if app.store.fleet(key).await?.is_none() {
                 errors.target = Some(format!("There is no fleet {key:?}."));
             }
-            (TokenKind::DeviceDetails, Some(Target::Fleet(key.to_owned())), None)
+            (
+                TokenKind::DeviceDetails,
+                Some(Target::Fleet(key.to_owned())),
+                None,
+            )
         }
         SubjectRequest::Device(uuid) => {
             let normalized = names::normalize_device_uuid(uuid);
             match &normalized {
                 None if uuid.trim().is_empty() => errors.target = Some("Choose a device.".into()),
-                None => errors.target = Some(format!("{:?} is not a device UUID (d-xxxx-xxxx).", uuid.trim())),
+                None => {
+                    errors.target = Some(format!(
+                        "{:?} is not a device UUID (d-xxxx-xxxx).",
+                        uuid.trim()
+                    ))
+                }
                 Some(u) if app.store.device(u).await?.is_none() => {
                     errors.target = Some(format!("There is no device {u}."));
                 }
                 Some(_) => {}
             }
-            (TokenKind::DeviceDetails, normalized.map(Target::Device), None)
+            (
+                TokenKind::DeviceDetails,
+                normalized.map(Target::Device),
+                None,
+            )
         }
         SubjectRequest::User(username) => {
             let user = app.store.user_by_username(username.trim()).await?;
             match &user {
                 None if username.trim().is_empty() => errors.target = Some("Choose a user.".into()),
                 None => errors.target = Some(format!("There is no user {:?}.", username.trim())),
-                Some(u) if u.disabled => errors.target = Some(format!("User {} is disabled.", u.username)),
+                Some(u) if u.disabled => {
+                    errors.target = Some(format!("User {} is disabled.", u.username))
+                }
                 Some(_) => {}
             }
             (TokenKind::User, None, user)
@@ -137,7 +164,11 @@ pub async fn validate(app: &AppState, req: &TokenRequest, now: i64) -> AppResult
         expires_at: expires_at.unwrap_or_default(),
         user,
         target,
-        permissions: if kind == TokenKind::User { Permissions::NONE } else { req.permissions },
+        permissions: if kind == TokenKind::User {
+            Permissions::NONE
+        } else {
+            req.permissions
+        },
     }))
 }
 
@@ -154,7 +185,7 @@ pub struct Issued {
 #[derive(Debug)]
 pub enum IssueOutcome {
     /// A new token.
-    Issued(Issued),
+    Issued(Box<Issued>),
     /// The form nonce was used before: nothing new; this is the token it made.
     Replayed(Option<String>),
 }
@@ -184,12 +215,19 @@ pub async fn issue(
     let id = match app.store.insert_token(&new, now).await {
         Ok(id) => id,
         Err(StoreError::Conflict(_)) if form_nonce.is_some() => {
-            let previous = app.store.token_id_for_nonce(form_nonce.unwrap_or_default()).await?;
+            let previous = app
+                .store
+                .token_id_for_nonce(form_nonce.unwrap_or_default())
+                .await?;
             return Ok(IssueOutcome::Replayed(previous));
         }
         Err(e) => return Err(e.into()),
     };
-    let record = app.store.token(&id).await?.ok_or_else(|| AppError::internal(anyhow::anyhow!("token vanished")))?;
+    let record = app
+        .store
+        .token(&id)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("token vanished")))?;
     app.store
         .audit(
             &AuditEvent {
@@ -198,10 +236,17 @@ pub async fn issue(
                 token_id: Some(id),
                 target: record.subject(),
                 source: source.to_owned(),
-                detail: format!("{} {}", req.kind.as_str(), record.permissions.names().join(",")),
+                detail: format!(
+                    "{} {}",
+                    req.kind.as_str(),
+                    record.permissions.names().join(",")
+                ),
             },
             now,
         )
         .await?;
-    Ok(IssueOutcome::Issued(Issued { plaintext: generated.plaintext, record }))
+    Ok(IssueOutcome::Issued(Box::new(Issued {
+        plaintext: generated.plaintext,
+        record,
+    })))
 }

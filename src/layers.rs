@@ -8,7 +8,9 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::sensitive_headers::{SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -76,7 +78,13 @@ async fn take_message(res: Response) -> (axum::http::response::Parts, String) {
         .ok()
         .and_then(|b| String::from_utf8(b.to_vec()).ok())
         .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| parts.status.canonical_reason().unwrap_or("Error").to_owned());
+        .unwrap_or_else(|| {
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_owned()
+        });
     (parts, text)
 }
 
@@ -92,25 +100,37 @@ fn is_plain_error(res: &Response) -> bool {
 
 /// Renders error responses of the console as HTML pages.
 pub async fn html_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+    as_html(next.run(req).await).await
+}
+
+/// Renders error responses of the API as JSON.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    as_json(next.run(req).await).await
+}
+
+/// An error response with an HTML page body; other responses unchanged.
+pub async fn as_html(res: Response) -> Response {
     if !is_plain_error(&res) {
         return res;
     }
     let (mut parts, message) = take_message(res).await;
     let html = crate::web::error_page(parts.status, &message);
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     Response::from_parts(parts, Body::from(html))
 }
 
-/// Renders error responses of the API as `{"errors":[{"status":..,"message":".."}]}`.
-pub async fn json_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+/// An error response with the API's body `{"errors":[{"status":..,"message":".."}]}`.
+pub async fn as_json(res: Response) -> Response {
     if !is_plain_error(&res) {
         return res;
     }
     let (mut parts, message) = take_message(res).await;
-    let body = serde_json::json!({"errors": [{"status": parts.status.as_u16(), "message": message}]});
+    let body =
+        serde_json::json!({"errors": [{"status": parts.status.as_u16(), "message": message}]});
     if parts.status == StatusCode::UNAUTHORIZED {
         parts.headers.insert(
             header::WWW_AUTHENTICATE,
@@ -118,6 +138,9 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         );
     }
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Response::from_parts(parts, Body::from(body.to_string()))
 }

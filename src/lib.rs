@@ -42,8 +42,22 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .merge(web::router(state.clone()))
         .merge(api::router(state.clone()))
+        .fallback(not_found)
         .with_state(state);
     layers::wrap(router, secure)
+}
+
+/// Unknown routes: a JSON 404 under the API prefixes, an HTML page elsewhere.
+async fn not_found(req: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    let api = path.starts_with("/api/") || path.starts_with("/access/");
+    let res = error::AppError::NotFound.into_response();
+    if api {
+        layers::as_json(res).await
+    } else {
+        layers::as_html(res).await
+    }
 }
 
 /// Serves `app(state)` on `listener` until Ctrl-C / SIGTERM.
@@ -80,7 +94,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -18,10 +18,10 @@ pub const FORM_LIMIT: usize = 64 * 1024;
 
 /// Whether the request comes from another site.
 fn cross_site(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return true;
-        }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
     }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
@@ -51,18 +51,25 @@ pub async fn csrf_guard(State(app): State<AppState>, req: Request, next: Next) -
     };
     let presented = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
         .ok()
-        .and_then(|fields| fields.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+        .and_then(|fields| {
+            fields
+                .into_iter()
+                .find(|(k, _)| k == "csrf")
+                .map(|(_, v)| v)
+        });
     let valid = match (expected_csrf(&app, &parts), presented) {
         (Some(want), Some(got)) => secrets_equal(&want, &got),
         _ => false,
     };
     if !valid {
         return AppError::Forbidden(
-            "This form has expired or did not come from this site. Reload the page and try again.".into(),
+            "This form has expired or did not come from this site. Reload the page and try again."
+                .into(),
         )
         .into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 #[cfg(test)]
@@ -81,13 +88,31 @@ mod tests {
     fn cross_site_detection() {
         let host = ("host", "127.0.0.1:8080");
         assert!(!cross_site(&headers(&[host])));
-        assert!(!cross_site(&headers(&[host, ("sec-fetch-site", "same-origin")])));
+        assert!(!cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
         assert!(!cross_site(&headers(&[host, ("origin", "null")])));
-        assert!(!cross_site(&headers(&[host, ("origin", "http://127.0.0.1:8080")])));
-        assert!(cross_site(&headers(&[host, ("sec-fetch-site", "cross-site")])));
-        assert!(cross_site(&headers(&[host, ("sec-fetch-site", "same-site")])));
-        assert!(cross_site(&headers(&[host, ("origin", "http://evil.example")])));
-        assert!(cross_site(&headers(&[host, ("origin", "http://127.0.0.1:8081")])));
+        assert!(!cross_site(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site")
+        ])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("origin", "http://evil.example")
+        ])));
+        assert!(cross_site(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8081")
+        ])));
         assert!(cross_site(&headers(&[host, ("origin", "file://")])));
     }
 }

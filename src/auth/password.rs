@@ -20,7 +20,9 @@ fn hasher() -> Argon2<'static> {
 pub fn check_new_password(password: &str) -> Result<(), String> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_LEN {
-        return Err(format!("A password needs at least {MIN_PASSWORD_LEN} characters."));
+        return Err(format!(
+            "A password needs at least {MIN_PASSWORD_LEN} characters."
+        ));
     }
     if n > 1024 {
         return Err("A password can be at most 1024 characters.".into());
@@ -60,7 +62,9 @@ pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool>
         let exists = stored.is_some();
         let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
         let ok = match PasswordHash::new(&phc) {
-            Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => hasher()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         };
         exists && ok
@@ -82,10 +86,18 @@ mod tests {
     async fn hashes_verify_and_use_argon2id_with_the_owasp_parameters() {
         let h = hash("correct horse battery".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify("correct horse battery".into(), Some(h.clone())).await.unwrap());
+        assert!(
+            verify("correct horse battery".into(), Some(h.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify("wrong horse battery".into(), Some(h)).await.unwrap());
         assert!(!verify("anything".into(), None).await.unwrap());
-        assert!(!verify("anything".into(), Some("not a phc string".into())).await.unwrap());
+        assert!(
+            !verify("anything".into(), Some("not a phc string".into()))
+                .await
+                .unwrap()
+        );
     }
 
     #[test]

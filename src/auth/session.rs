@@ -36,11 +36,19 @@ pub struct AdminUser(pub CurrentUser);
 
 /// Cookie names and attributes for this deployment.
 pub fn cookie_name(app: &AppState, base: &str) -> String {
-    if app.config.secure_cookies { format!("__Host-{base}") } else { base.to_owned() }
+    if app.config.secure_cookies {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
 }
 
 fn set_cookie(app: &AppState, base: &str, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if app.config.secure_cookies { "; Secure" } else { "" };
+    let secure = if app.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let name = cookie_name(app, base);
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
@@ -69,7 +77,9 @@ pub fn csrf_for(secret: &str) -> String {
 /// The pre-sign-in cookie value, and a `Set-Cookie` when a new one had to be made.
 pub fn login_anchor(app: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     match cookie(headers, &cookie_name(app, LOGIN_COOKIE)) {
-        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_alphanumeric()) => (v.to_owned(), None),
+        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            (v.to_owned(), None)
+        }
         _ => {
             let v = random_base62(32);
             let set = set_cookie(app, LOGIN_COOKIE, &v, 3600);
@@ -89,12 +99,21 @@ pub fn expected_csrf(app: &AppState, parts: &Parts) -> Option<String> {
 
 /// Starts a session for `user`: a fresh id (rotation), the old session and pre-sign-in cookie
 /// dropped. Returns the `Set-Cookie` headers.
-pub async fn start(app: &AppState, headers: &HeaderMap, user: &User, now: i64) -> Result<Vec<HeaderValue>, AppError> {
+pub async fn start(
+    app: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    now: i64,
+) -> Result<Vec<HeaderValue>, AppError> {
     if let Some(old) = cookie(headers, &cookie_name(app, SESSION_COOKIE)) {
-        app.store.delete_session(&sha256_hex(old.as_bytes())).await?;
+        app.store
+            .delete_session(&sha256_hex(old.as_bytes()))
+            .await?;
     }
     let id = random_base62(32);
-    app.store.create_session(&sha256_hex(id.as_bytes()), &user.id, now).await?;
+    app.store
+        .create_session(&sha256_hex(id.as_bytes()), &user.id, now)
+        .await?;
     Ok(vec![
         set_cookie(app, SESSION_COOKIE, &id, app.config.session_absolute_secs),
         set_cookie(app, LOGIN_COOKIE, "", 0),
@@ -102,7 +121,10 @@ pub async fn start(app: &AppState, headers: &HeaderMap, user: &User, now: i64) -
 }
 
 /// Ends the current session server-side; returns the headers that clear it in the browser.
-pub async fn end(app: &AppState, current: &CurrentUser) -> Result<Vec<(header::HeaderName, HeaderValue)>, AppError> {
+pub async fn end(
+    app: &AppState,
+    current: &CurrentUser,
+) -> Result<Vec<(header::HeaderName, HeaderValue)>, AppError> {
     app.store.delete_session(&current.session_hash).await?;
     Ok(vec![
         (header::SET_COOKIE, set_cookie(app, SESSION_COOKIE, "", 0)),
@@ -113,36 +135,39 @@ pub async fn end(app: &AppState, current: &CurrentUser) -> Result<Vec<(header::H
     ])
 }
 
-/// Resolves the session cookie (if any) into a [`CurrentUser`] request extension. Expired
-/// sessions are deleted; disabled users have none.
-pub async fn load_session(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(id) = cookie(req.headers(), &cookie_name(&app, SESSION_COOKIE)).map(str::to_owned) else {
-        return next.run(req).await;
-    };
+/// The live session behind cookie value `id`: timeouts enforced (an expired session is
+/// deleted), activity stamped at most once a minute, disabled users have none.
+async fn resolve(app: &AppState, id: &str) -> Result<Option<CurrentUser>, AppError> {
     let hash = sha256_hex(id.as_bytes());
     let now = crate::domain::now();
-    let record = match app.store.session(&hash).await {
-        Ok(r) => r,
-        Err(e) => return AppError::from(e).into_response(),
+    let Some(s) = app.store.session(&hash).await? else {
+        return Ok(None);
     };
-    if let Some(s) = record {
-        let idle = now - s.last_seen_at >= app.config.session_idle_secs;
-        let too_old = now - s.created_at >= app.config.session_absolute_secs;
-        if idle || too_old {
-            if let Err(e) = app.store.delete_session(&hash).await {
-                return AppError::from(e).into_response();
+    let idle = now - s.last_seen_at >= app.config.session_idle_secs;
+    let too_old = now - s.created_at >= app.config.session_absolute_secs;
+    if idle || too_old {
+        app.store.delete_session(&hash).await?;
+        return Ok(None);
+    }
+    if now - s.last_seen_at >= TOUCH_EVERY_SECS {
+        app.store.touch_session(&hash, now).await?;
+    }
+    Ok(Some(CurrentUser {
+        user: s.user,
+        session_hash: hash,
+        csrf: csrf_for(id),
+    }))
+}
+
+/// Resolves the session cookie (if any) into a [`CurrentUser`] request extension.
+pub async fn load_session(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(id) = cookie(req.headers(), &cookie_name(&app, SESSION_COOKIE)).map(str::to_owned) {
+        match resolve(&app, &id).await {
+            Ok(Some(user)) => {
+                req.extensions_mut().insert(user);
             }
-        } else {
-            if now - s.last_seen_at >= TOUCH_EVERY_SECS {
-                if let Err(e) = app.store.touch_session(&hash, now).await {
-                    return AppError::from(e).into_response();
-                }
-            }
-            req.extensions_mut().insert(CurrentUser {
-                user: s.user,
-                session_hash: hash,
-                csrf: csrf_for(&id),
-            });
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
         }
     }
     next.run(req).await

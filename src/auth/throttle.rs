@@ -10,8 +10,14 @@ pub const SIGNIN_FAILURE: &str = "signin.failure";
 /// Refuses a sign-in attempt when the account or the source has failed too often lately.
 pub async fn check(app: &AppState, username: &str, source: &str, now: i64) -> AppResult<()> {
     let since = now - app.config.login_window_secs;
-    let by_account = app.store.count_by_actor(SIGNIN_FAILURE, username, since).await?;
-    let by_source = app.store.count_by_source(SIGNIN_FAILURE, source, since).await?;
+    let by_account = app
+        .store
+        .count_by_actor(SIGNIN_FAILURE, username, since)
+        .await?;
+    let by_source = app
+        .store
+        .count_by_source(SIGNIN_FAILURE, source, since)
+        .await?;
     if by_account >= app.config.login_max_failures_per_account
         || by_source >= app.config.login_max_failures_per_source
     {

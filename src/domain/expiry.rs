@@ -90,13 +90,19 @@ mod tests {
     #[test]
     fn dates_must_be_in_the_future_and_within_the_maximum() {
         let today = date!(2026 - 11 - 28);
-        assert_eq!(validate(date!(2026 - 11 - 27), today, 365), Err(ExpiryError::NotInFuture));
+        assert_eq!(
+            validate(date!(2026 - 11 - 27), today, 365),
+            Err(ExpiryError::NotInFuture)
+        );
         assert_eq!(validate(today, today, 365), Err(ExpiryError::NotInFuture));
         assert!(validate(date!(2026 - 11 - 29), today, 365).is_ok());
         assert!(validate(date!(2027 - 11 - 28), today, 365).is_ok());
         assert_eq!(
             validate(date!(2027 - 11 - 29), today, 365),
-            Err(ExpiryError::TooFar { max_days: 365, latest: "2027-11-28".into() })
+            Err(ExpiryError::TooFar {
+                max_days: 365,
+                latest: "2027-11-28".into()
+            })
         );
     }
 
@@ -112,7 +118,15 @@ mod tests {
     #[test]
     fn parse_is_strict() {
         assert_eq!(parse_date("2026-12-01"), Ok(date!(2026 - 12 - 01)));
-        for bad in ["", "2026-1-01", "2026-02-30", "01/12/2026", "2026-12-01T00:00", "+2026-12-01", "９９９９-12-01"] {
+        for bad in [
+            "",
+            "2026-1-01",
+            "2026-02-30",
+            "01/12/2026",
+            "2026-12-01T00:00",
+            "+2026-12-01",
+            "９９９９-12-01",
+        ] {
             assert_eq!(parse_date(bad), Err(ExpiryError::Format), "{bad}");
         }
         assert_eq!(format_date(date!(2027 - 01 - 05)), "2027-01-05");

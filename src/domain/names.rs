@@ -64,8 +64,7 @@ pub fn validate_description(s: &str) -> Result<String, String> {
 /// Checks a username: 2–64 chars of letters, digits, `.`, `_`, `-`.
 pub fn validate_username(s: &str) -> Result<(), &'static str> {
     let ok = (2..=64).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
@@ -78,8 +77,7 @@ pub fn validate_username(s: &str) -> Result<(), &'static str> {
 pub fn normalize_tag(s: &str) -> Result<String, String> {
     let t = s.trim().to_ascii_lowercase();
     let ok = (1..=64).contains(&t.len())
-        && t
-            .bytes()
+        && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
     if ok {
         Ok(t)
@@ -99,7 +97,16 @@ mod tests {
         for good in ["demo", "ab", "a1", "fleet2026", &"a".repeat(32)] {
             assert!(validate_fleet_key(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "1ab", "Demo", "de-mo", "de_mo", "démo", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "a",
+            "1ab",
+            "Demo",
+            "de-mo",
+            "de_mo",
+            "démo",
+            &"a".repeat(33),
+        ] {
             assert!(validate_fleet_key(bad).is_err(), "{bad}");
         }
     }
@@ -107,10 +114,20 @@ mod tests {
     #[test]
     fn device_uuids() {
         assert!(is_device_uuid("d-0a1b-ffee"));
-        for bad in ["d-0a1b-ffe", "d-0A1B-ffee", "x-0a1b-ffee", "d-0a1bffee0", "d-0a1g-ffee", ""] {
+        for bad in [
+            "d-0a1b-ffe",
+            "d-0A1B-ffee",
+            "x-0a1b-ffee",
+            "d-0a1bffee0",
+            "d-0a1g-ffee",
+            "",
+        ] {
             assert!(!is_device_uuid(bad), "{bad}");
         }
-        assert_eq!(normalize_device_uuid(" D-0A1B-FFEE "), Some("d-0a1b-ffee".into()));
+        assert_eq!(
+            normalize_device_uuid(" D-0A1B-FFEE "),
+            Some("d-0a1b-ffee".into())
+        );
         for _ in 0..100 {
             assert!(is_device_uuid(&new_device_uuid()));
         }
@@ -118,7 +135,10 @@ mod tests {
 
     #[test]
     fn descriptions() {
-        assert_eq!(validate_description("  CI pipeline "), Ok("CI pipeline".into()));
+        assert_eq!(
+            validate_description("  CI pipeline "),
+            Ok("CI pipeline".into())
+        );
         assert!(validate_description("   ").is_err());
         assert!(validate_description(&"é".repeat(255)).is_ok());
         assert!(validate_description(&"é".repeat(256)).is_err());

@@ -87,7 +87,9 @@ impl Permissions {
 
     /// Members in display order.
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
     }
 
     /// Lower-case names, e.g. `["read", "write"]`.
@@ -240,18 +242,72 @@ mod tests {
     fn decision_table_covers_every_combination() {
         let mut cases = 0;
         let resources = [
-            ("fleet resource in fleet a", Resource { fleet: "a", device: None }),
-            ("device d1 in fleet a", Resource { fleet: "a", device: Some("d1") }),
-            ("device d2 in fleet a", Resource { fleet: "a", device: Some("d2") }),
-            ("fleet resource in fleet b", Resource { fleet: "b", device: None }),
-            ("device d3 in fleet b", Resource { fleet: "b", device: Some("d3") }),
+            (
+                "fleet resource in fleet a",
+                Resource {
+                    fleet: "a",
+                    device: None,
+                },
+            ),
+            (
+                "device d1 in fleet a",
+                Resource {
+                    fleet: "a",
+                    device: Some("d1"),
+                },
+            ),
+            (
+                "device d2 in fleet a",
+                Resource {
+                    fleet: "a",
+                    device: Some("d2"),
+                },
+            ),
+            (
+                "fleet resource in fleet b",
+                Resource {
+                    fleet: "b",
+                    device: None,
+                },
+            ),
+            (
+                "device d3 in fleet b",
+                Resource {
+                    fleet: "b",
+                    device: Some("d3"),
+                },
+            ),
         ];
         for perms in all_subsets() {
             let principals = [
-                ("fleet-a token", Principal::DeviceToken { target: Target::Fleet("a".into()), permissions: perms }),
-                ("device-d1 token", Principal::DeviceToken { target: Target::Device("d1".into()), permissions: perms }),
-                ("user with perms on a", Principal::User { role: Role::User, fleets: HashMap::from([("a".into(), perms)]) }),
-                ("admin", Principal::User { role: Role::Admin, fleets: HashMap::new() }),
+                (
+                    "fleet-a token",
+                    Principal::DeviceToken {
+                        target: Target::Fleet("a".into()),
+                        permissions: perms,
+                    },
+                ),
+                (
+                    "device-d1 token",
+                    Principal::DeviceToken {
+                        target: Target::Device("d1".into()),
+                        permissions: perms,
+                    },
+                ),
+                (
+                    "user with perms on a",
+                    Principal::User {
+                        role: Role::User,
+                        fleets: HashMap::from([("a".into(), perms)]),
+                    },
+                ),
+                (
+                    "admin",
+                    Principal::User {
+                        role: Role::Admin,
+                        fleets: HashMap::new(),
+                    },
+                ),
             ];
             for (pname, principal) in &principals {
                 for (rname, resource) in resources {
@@ -261,9 +317,14 @@ mod tests {
                             "device-d1 token" => resource.device == Some("d1"),
                             _ => true,
                         };
-                        let effective = if *pname == "admin" { Permissions::ALL } else { perms };
+                        let effective = if *pname == "admin" {
+                            Permissions::ALL
+                        } else {
+                            perms
+                        };
                         // A user with an empty set on a fleet does not see it at all.
-                        let visible = in_scope && !(*pname == "user with perms on a" && perms.is_empty());
+                        let visible =
+                            in_scope && !(*pname == "user with perms on a" && perms.is_empty());
                         let want = if !visible {
                             Decision::NotFound
                         } else if effective.contains(needed) {
@@ -290,13 +351,31 @@ mod tests {
             target: Target::Fleet("a".into()),
             permissions: Permissions::NONE.with(Permission::Read),
         };
-        let dev = Resource { fleet: "a", device: Some("d-0000-0001") };
+        let dev = Resource {
+            fleet: "a",
+            device: Some("d-0000-0001"),
+        };
         assert_eq!(decide(&read_only_a, dev, Permission::Read), Decision::Allow);
-        assert_eq!(decide(&read_only_a, dev, Permission::Write), Decision::Forbidden(Permission::Write));
-        let other = Resource { fleet: "b", device: Some("d-0000-0002") };
-        assert_eq!(decide(&read_only_a, other, Permission::Read), Decision::NotFound);
-        let user_no_fleets = Principal::User { role: Role::User, fleets: HashMap::new() };
-        assert_eq!(decide(&user_no_fleets, dev, Permission::Read), Decision::NotFound);
+        assert_eq!(
+            decide(&read_only_a, dev, Permission::Write),
+            Decision::Forbidden(Permission::Write)
+        );
+        let other = Resource {
+            fleet: "b",
+            device: Some("d-0000-0002"),
+        };
+        assert_eq!(
+            decide(&read_only_a, other, Permission::Read),
+            Decision::NotFound
+        );
+        let user_no_fleets = Principal::User {
+            role: Role::User,
+            fleets: HashMap::new(),
+        };
+        assert_eq!(
+            decide(&user_no_fleets, dev, Permission::Read),
+            Decision::NotFound
+        );
     }
 
     #[test]

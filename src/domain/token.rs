@@ -190,8 +190,7 @@ pub enum TokenFormatError {
 pub fn parse(presented: &str) -> Result<(TokenKind, TokenHash), TokenFormatError> {
     let (prefix, body) = presented.split_once('_').ok_or(TokenFormatError::Prefix)?;
     let kind = TokenKind::from_prefix(prefix).ok_or(TokenFormatError::Prefix)?;
-    if body.len() != RANDOM_LEN + CHECKSUM_LEN || !body.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
+    if body.len() != RANDOM_LEN + CHECKSUM_LEN || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(TokenFormatError::Malformed);
     }
     let (random, sum) = body.split_at(RANDOM_LEN);

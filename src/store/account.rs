@@ -23,9 +23,11 @@ impl Store {
             )
             .execute(db)
             .await?;
-            Ok(sqlx::query_as("SELECT name, plan, renewal_date FROM account WHERE id = 1")
-                .fetch_one(db)
-                .await?)
+            Ok(
+                sqlx::query_as("SELECT name, plan, renewal_date FROM account WHERE id = 1")
+                    .fetch_one(db)
+                    .await?,
+            )
         })
     }
 

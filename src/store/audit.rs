@@ -64,24 +64,33 @@ impl Store {
     /// How many `action` entries by `actor` since `since`.
     pub async fn count_by_actor(&self, action: &str, actor: &str, since: i64) -> StoreResult<i64> {
         Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = $1 AND actor = $2 AND at >= $3")
-                .bind(action)
-                .bind(actor)
-                .bind(since)
-                .fetch_one(db)
-                .await?
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND actor = $2 AND at >= $3",
+            )
+            .bind(action)
+            .bind(actor)
+            .bind(since)
+            .fetch_one(db)
+            .await?
         }))
     }
 
     /// How many `action` entries from `source` since `since`.
-    pub async fn count_by_source(&self, action: &str, source: &str, since: i64) -> StoreResult<i64> {
+    pub async fn count_by_source(
+        &self,
+        action: &str,
+        source: &str,
+        since: i64,
+    ) -> StoreResult<i64> {
         Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = $1 AND source = $2 AND at >= $3")
-                .bind(action)
-                .bind(source)
-                .bind(since)
-                .fetch_one(db)
-                .await?
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND source = $2 AND at >= $3",
+            )
+            .bind(action)
+            .bind(source)
+            .bind(since)
+            .fetch_one(db)
+            .await?
         }))
     }
 

@@ -112,10 +112,10 @@ impl Store {
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin().await?;
             for d in devices {
-                insert_device(&mut *tx, d)
-                .await
-                .map_err(|e| match &e {
-                    sqlx::Error::Database(x) if x.is_foreign_key_violation() => super::StoreError::Conflict("fleet"),
+                insert_device(&mut *tx, d).await.map_err(|e| match &e {
+                    sqlx::Error::Database(x) if x.is_foreign_key_violation() => {
+                        super::StoreError::Conflict("fleet")
+                    }
                     _ => conflict_as("device")(e),
                 })?;
             }
@@ -126,7 +126,11 @@ impl Store {
 
     /// Imports a stream of `(line, device)` rows in one transaction, creating missing fleets.
     /// The first bad row (from the stream or refused by the database) rolls everything back.
-    pub async fn import_devices<I>(&self, rows: I, progress: &mut dyn FnMut(u64)) -> Result<u64, ImportError>
+    pub async fn import_devices<I>(
+        &self,
+        rows: I,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, ImportError>
     where
         I: Iterator<Item = Result<(u64, Device), (u64, String)>>,
     {
@@ -136,7 +140,8 @@ impl Store {
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin().await.map_err(StoreError::from)?;
             for row in rows {
-                let (line, d) = row.map_err(|(line, message)| ImportError::Row { line, message })?;
+                let (line, d) =
+                    row.map_err(|(line, message)| ImportError::Row { line, message })?;
                 if fleets.insert(d.fleet_key.clone()) {
                     sqlx::query(
                         "INSERT INTO fleets (key, name, description, created_at) VALUES ($1, $1, '', $2) \
@@ -148,10 +153,15 @@ impl Store {
                     .await
                     .map_err(StoreError::from)?;
                 }
-                insert_device(&mut *tx, &d).await.map_err(|e| match conflict_as("device")(e) {
-                    StoreError::Conflict(_) => ImportError::Row { line, message: format!("device {} already exists", d.uuid) },
-                    other => ImportError::Store(other),
-                })?;
+                insert_device(&mut *tx, &d)
+                    .await
+                    .map_err(|e| match conflict_as("device")(e) {
+                        StoreError::Conflict(_) => ImportError::Row {
+                            line,
+                            message: format!("device {} already exists", d.uuid),
+                        },
+                        other => ImportError::Store(other),
+                    })?;
                 count += 1;
                 progress(count);
             }
@@ -163,10 +173,12 @@ impl Store {
     /// One device.
     pub async fn device(&self, uuid: &str) -> StoreResult<Option<Device>> {
         Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = $1")))
-                .bind(uuid)
-                .fetch_optional(db)
-                .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices WHERE uuid = $1"
+            )))
+            .bind(uuid)
+            .fetch_optional(db)
+            .await?
         }))
     }
 
@@ -194,7 +206,9 @@ impl Store {
             .fetch_all(db)
             .await?
         });
-        hits.sort_by(|a, b| (a.name.to_lowercase(), &a.uuid).cmp(&(b.name.to_lowercase(), &b.uuid)));
+        hits.sort_by(|a, b| {
+            (a.name.to_lowercase(), &a.uuid).cmp(&(b.name.to_lowercase(), &b.uuid))
+        });
         hits.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(hits)
     }

@@ -17,14 +17,16 @@ impl Store {
     /// Creates a fleet; `Conflict("fleet")` when the key exists.
     pub async fn create_fleet(&self, f: &Fleet, now: i64) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            sqlx::query("INSERT INTO fleets (key, name, description, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(&f.key)
-                .bind(&f.name)
-                .bind(&f.description)
-                .bind(now)
-                .execute(db)
-                .await
-                .map_err(conflict_as("fleet"))?;
+            sqlx::query(
+                "INSERT INTO fleets (key, name, description, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&f.key)
+            .bind(&f.name)
+            .bind(&f.description)
+            .bind(now)
+            .execute(db)
+            .await
+            .map_err(conflict_as("fleet"))?;
         });
         Ok(())
     }

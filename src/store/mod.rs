@@ -19,7 +19,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// The configured database.
 #[derive(Clone, Debug)]
@@ -77,30 +79,31 @@ pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreEr
 impl Store {
     /// Connects to `database_url` (`sqlite:` file or `postgres:`) and runs the migrations.
     pub async fn connect(database_url: &str) -> StoreResult<Store> {
-        let pool = if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect(database_url)
-                .await?;
-            // The migrator holds a PostgreSQL advisory lock, so instances starting together
-            // apply each migration once.
-            sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            Pool::Postgres(pool)
-        } else {
-            let opts = SqliteConnectOptions::from_str(database_url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(opts)
-                .await?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            Pool::Sqlite(pool)
-        };
+        let pool =
+            if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(database_url)
+                    .await?;
+                // The migrator holds a PostgreSQL advisory lock, so instances starting together
+                // apply each migration once.
+                sqlx::migrate!("migrations/postgres").run(&pool).await?;
+                Pool::Postgres(pool)
+            } else {
+                let opts = SqliteConnectOptions::from_str(database_url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(opts)
+                    .await?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                Pool::Sqlite(pool)
+            };
         Ok(Store { pool })
     }
 
@@ -111,7 +114,9 @@ impl Store {
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> bool {
         let r: Result<i64, _> = on_pool!(&self.pool, |db| {
-            sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(db).await
+            sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
+                .fetch_one(db)
+                .await
         });
         r.is_ok()
     }

@@ -199,10 +199,12 @@ impl Store {
     /// One token's metadata by Token ID.
     pub async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
         let row: Option<TokenRow> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{TOKEN_SELECT} WHERE t.id = $1")))
-                .bind(id)
-                .fetch_optional(db)
-                .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{TOKEN_SELECT} WHERE t.id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(db)
+            .await?
         });
         Ok(row.map(TokenRecord::from))
     }
@@ -210,10 +212,12 @@ impl Store {
     /// The token stored under `hash`, whatever its state.
     pub async fn token_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
         let row: Option<TokenRow> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{TOKEN_SELECT} WHERE t.token_hash = $1")))
-                .bind(hash.as_str())
-                .fetch_optional(db)
-                .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{TOKEN_SELECT} WHERE t.token_hash = $1"
+            )))
+            .bind(hash.as_str())
+            .fetch_optional(db)
+            .await?
         });
         Ok(row.map(TokenRecord::from))
     }
@@ -234,10 +238,12 @@ impl Store {
     /// Number of tokens neither revoked nor expired at `now`.
     pub async fn count_active_tokens(&self, now: i64) -> StoreResult<i64> {
         Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > $1")
-                .bind(now)
-                .fetch_one(db)
-                .await?
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
+            .fetch_one(db)
+            .await?
         }))
     }
 

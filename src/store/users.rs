@@ -27,7 +27,11 @@ pub struct User {
 impl User {
     /// Display name, or the username when there is none.
     pub fn name(&self) -> &str {
-        if self.display_name.is_empty() { &self.username } else { &self.display_name }
+        if self.display_name.is_empty() {
+            &self.username
+        } else {
+            &self.display_name
+        }
     }
 
     /// Whether the user is an admin.
@@ -62,7 +66,8 @@ impl From<UserRow> for User {
     }
 }
 
-pub(super) const USER_COLUMNS: &str = "id, username, email, display_name, role, disabled, last_login";
+pub(super) const USER_COLUMNS: &str =
+    "id, username, email, display_name, role, disabled, last_login";
 
 /// Fields of a new user.
 #[derive(Debug, Clone)]
@@ -133,10 +138,12 @@ impl Store {
     /// A user by id.
     pub async fn user(&self, id: &str) -> StoreResult<Option<User>> {
         let row: Option<UserRow> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")))
-                .bind(id)
-                .fetch_optional(db)
-                .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(db)
+            .await?
         });
         Ok(row.map(User::from))
     }
@@ -203,12 +210,17 @@ impl Store {
     }
 
     /// A user's current per-fleet permissions.
-    pub async fn fleet_permissions(&self, user_id: &str) -> StoreResult<HashMap<String, Permissions>> {
+    pub async fn fleet_permissions(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<HashMap<String, Permissions>> {
         let rows: Vec<(String, i64)> = on_pool!(self.pool(), |db| {
-            sqlx::query_as("SELECT fleet_key, permissions FROM user_fleet_permissions WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_all(db)
-                .await?
+            sqlx::query_as(
+                "SELECT fleet_key, permissions FROM user_fleet_permissions WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_all(db)
+            .await?
         });
         Ok(rows
             .into_iter()
@@ -217,14 +229,21 @@ impl Store {
     }
 
     /// Sets a user's permissions on one fleet (an empty set removes the grant).
-    pub async fn set_fleet_permissions(&self, user_id: &str, fleet: &str, p: Permissions) -> StoreResult<()> {
+    pub async fn set_fleet_permissions(
+        &self,
+        user_id: &str,
+        fleet: &str,
+        p: Permissions,
+    ) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
             if p.is_empty() {
-                sqlx::query("DELETE FROM user_fleet_permissions WHERE user_id = $1 AND fleet_key = $2")
-                    .bind(user_id)
-                    .bind(fleet)
-                    .execute(db)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM user_fleet_permissions WHERE user_id = $1 AND fleet_key = $2",
+                )
+                .bind(user_id)
+                .bind(fleet)
+                .execute(db)
+                .await?;
             } else {
                 sqlx::query(
                     "INSERT INTO user_fleet_permissions (user_id, fleet_key, permissions) VALUES ($1, $2, $3) \

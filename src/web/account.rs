@@ -2,11 +2,11 @@
 //! the *Generate Device Details Token* and *User Token* side panels and the show-once view.
 
 use askama::Template;
+use axum::Form;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
 use serde::Deserialize;
 
 use super::{Chrome, render};
@@ -121,7 +121,9 @@ fn check_nonce(n: &str) -> AppResult<()> {
     if n.len() == 32 && n.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(())
     } else {
-        Err(AppError::BadRequest("The form is incomplete. Reload the page and try again.".into()))
+        Err(AppError::BadRequest(
+            "The form is incomplete. Reload the page and try again.".into(),
+        ))
     }
 }
 
@@ -151,7 +153,11 @@ async fn fresh_device_form(app: &AppState) -> AppResult<DeviceForm> {
 
 async fn fresh_user_form(app: &AppState) -> AppResult<UserForm> {
     let (_, _, _, default) = today(app);
-    let mut f = UserForm { nonce: nonce(), expires: default, ..UserForm::default() };
+    let mut f = UserForm {
+        nonce: nonce(),
+        expires: default,
+        ..UserForm::default()
+    };
     fill_user_options(app, &mut f).await?;
     Ok(f)
 }
@@ -163,7 +169,11 @@ async fn fill_device_options(app: &AppState, f: &mut DeviceForm) -> AppResult<()
         .fleets()
         .await?
         .into_iter()
-        .map(|fl| Opt { selected: fl.key == f.fleet, label: format!("{} ({})", fl.name, fl.key), value: fl.key })
+        .map(|fl| Opt {
+            selected: fl.key == f.fleet,
+            label: format!("{} ({})", fl.name, fl.key),
+            value: fl.key,
+        })
         .collect();
     let mut hits = if f.device_q.trim().is_empty() {
         Vec::new()
@@ -171,9 +181,18 @@ async fn fill_device_options(app: &AppState, f: &mut DeviceForm) -> AppResult<()
         app.store.search_devices(&f.device_q, SEARCH_MAX).await?
     };
     if let Some(uuid) = crate::domain::names::normalize_device_uuid(&f.device) {
-        if !hits.iter().any(|h| h.uuid == uuid) {
-            if let Some(d) = app.store.device(&uuid).await? {
-                hits.insert(0, crate::store::devices::DeviceHit { uuid: d.uuid, name: d.name, fleet_key: d.fleet_key });
+        if !hits.iter().any(|h| h.uuid == uuid)
+            && let Some(d) = app.store.device(&uuid).await?
+        {
+            {
+                hits.insert(
+                    0,
+                    crate::store::devices::DeviceHit {
+                        uuid: d.uuid,
+                        name: d.name,
+                        fleet_key: d.fleet_key,
+                    },
+                );
             }
         }
         f.device = uuid;
@@ -212,10 +231,15 @@ async fn page(
     panels: Option<AdminPanels>,
 ) -> AppResult<Response> {
     let account = app.store.account().await?;
-    let (total, active) = app.store.device_counts(crate::domain::now() - 86_400).await?;
+    let (total, active) = app
+        .store
+        .device_counts(crate::domain::now() - 86_400)
+        .await?;
     let admin = match panels {
         Some(p) => Some(p),
-        None if user.user.is_admin() => Some(admin_panels(app, Open::None, None, None, None).await?),
+        None if user.user.is_admin() => {
+            Some(admin_panels(app, Open::None, None, None, None).await?)
+        }
         None => None,
     };
     render(
@@ -246,7 +270,14 @@ async fn admin_panels(
         Some(u) => u,
         None => fresh_user_form(app).await?,
     };
-    Ok(AdminPanels { open, min_date, max_date, device, user, created })
+    Ok(AdminPanels {
+        open,
+        min_date,
+        max_date,
+        device,
+        user,
+        created,
+    })
 }
 
 /// `GET /settings/account`.
@@ -255,13 +286,19 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<R
 }
 
 /// `GET /settings/account/device-token`: the Account tab with the panel open (works without JS).
-pub async fn device_panel(State(app): State<AppState>, AdminUser(admin): AdminUser) -> AppResult<Response> {
+pub async fn device_panel(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+) -> AppResult<Response> {
     let panels = admin_panels(&app, Open::Device, None, None, None).await?;
     page(&app, &admin, StatusCode::OK, Some(panels)).await
 }
 
 /// `GET /settings/account/user-token`: the Account tab with the user token panel open.
-pub async fn user_panel(State(app): State<AppState>, AdminUser(admin): AdminUser) -> AppResult<Response> {
+pub async fn user_panel(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+) -> AppResult<Response> {
     let panels = admin_panels(&app, Open::User, None, None, None).await?;
     page(&app, &admin, StatusCode::OK, Some(panels)).await
 }
@@ -324,7 +361,12 @@ pub async fn device_submit(
         "device" => SubjectRequest::Device(input.device),
         _ => SubjectRequest::Missing,
     };
-    let request = TokenRequest { description: input.description, expires: input.expires, subject, permissions };
+    let request = TokenRequest {
+        description: input.description,
+        expires: input.expires,
+        subject,
+        permissions,
+    };
     let now = crate::domain::now();
     match issuing::validate(&app, &request, now).await? {
         Err(errors) => {
@@ -334,7 +376,15 @@ pub async fn device_submit(
             page(&app, &admin, StatusCode::UNPROCESSABLE_ENTITY, Some(panels)).await
         }
         Ok(valid) => {
-            let outcome = issuing::issue(&app, Some(&admin.user), valid, Some(&input.nonce), &source, now).await?;
+            let outcome = issuing::issue(
+                &app,
+                Some(&admin.user),
+                valid,
+                Some(&input.nonce),
+                &source,
+                now,
+            )
+            .await?;
             created_or_replayed(&app, &admin, outcome).await
         }
     }
@@ -380,7 +430,15 @@ pub async fn user_submit(
             page(&app, &admin, StatusCode::UNPROCESSABLE_ENTITY, Some(panels)).await
         }
         Ok(valid) => {
-            let outcome = issuing::issue(&app, Some(&admin.user), valid, Some(&input.nonce), &source, now).await?;
+            let outcome = issuing::issue(
+                &app,
+                Some(&admin.user),
+                valid,
+                Some(&input.nonce),
+                &source,
+                now,
+            )
+            .await?;
             created_or_replayed(&app, &admin, outcome).await
         }
     }
@@ -393,7 +451,11 @@ struct ReplayedPage {
     token_id: String,
 }
 
-async fn created_or_replayed(app: &AppState, admin: &CurrentUser, outcome: IssueOutcome) -> AppResult<Response> {
+async fn created_or_replayed(
+    app: &AppState,
+    admin: &CurrentUser,
+    outcome: IssueOutcome,
+) -> AppResult<Response> {
     match outcome {
         IssueOutcome::Issued(issued) => {
             let r = &issued.record;
@@ -403,7 +465,11 @@ async fn created_or_replayed(app: &AppState, admin: &CurrentUser, outcome: Issue
                 kind_label: r.kind.label(),
                 description: r.description.clone(),
                 subject: r.subject(),
-                permissions: if r.permissions.is_empty() { "As the user's own rights".into() } else { r.permissions.to_string() },
+                permissions: if r.permissions.is_empty() {
+                    "As the user's own rights".into()
+                } else {
+                    r.permissions.to_string()
+                },
                 expires: super::view::expiry_date(r.expires_at),
             };
             let panels = admin_panels(app, Open::Created, None, None, Some(created)).await?;
@@ -411,7 +477,10 @@ async fn created_or_replayed(app: &AppState, admin: &CurrentUser, outcome: Issue
         }
         IssueOutcome::Replayed(token_id) => render(
             StatusCode::CONFLICT,
-            &ReplayedPage { chrome: Chrome::new(admin, "settings", "account"), token_id: token_id.unwrap_or_default() },
+            &ReplayedPage {
+                chrome: Chrome::new(admin, "settings", "account"),
+                token_id: token_id.unwrap_or_default(),
+            },
         ),
     }
 }
@@ -431,8 +500,14 @@ pub async fn device_search(
     Query(q): Query<SearchQuery>,
 ) -> AppResult<Json<serde_json::Value>> {
     if q.q.chars().count() > 64 {
-        return Err(AppError::BadRequest("The search text can be at most 64 characters.".into()));
+        return Err(AppError::BadRequest(
+            "The search text can be at most 64 characters.".into(),
+        ));
     }
-    let hits = if q.q.trim().is_empty() { Vec::new() } else { app.store.search_devices(&q.q, SEARCH_MAX).await? };
+    let hits = if q.q.trim().is_empty() {
+        Vec::new()
+    } else {
+        app.store.search_devices(&q.q, SEARCH_MAX).await?
+    };
     Ok(Json(serde_json::json!({ "devices": hits })))
 }

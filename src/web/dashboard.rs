@@ -28,6 +28,12 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<R
     let active_tokens = app.store.count_active_tokens(now).await?;
     render(
         StatusCode::OK,
-        &DashboardPage { chrome: Chrome::new(&user, "dashboard", ""), fleets, devices_total, devices_active, active_tokens },
+        &DashboardPage {
+            chrome: Chrome::new(&user, "dashboard", ""),
+            fleets,
+            devices_total,
+            devices_active,
+            active_tokens,
+        },
     )
 }

@@ -25,10 +25,27 @@ struct LoginPage {
     error: String,
 }
 
-fn page(app: &AppState, headers: &HeaderMap, username: String, error: String, status: StatusCode) -> AppResult<Response> {
+fn page(
+    app: &AppState,
+    headers: &HeaderMap,
+    username: String,
+    error: String,
+    status: StatusCode,
+) -> AppResult<Response> {
     let (anchor, set_cookie) = session::login_anchor(app, headers);
-    let chrome = Chrome { csrf: csrf_for(&anchor), nav: "login", ..Chrome::default() };
-    let mut res = render(status, &LoginPage { chrome, username, error })?;
+    let chrome = Chrome {
+        csrf: csrf_for(&anchor),
+        nav: "login",
+        ..Chrome::default()
+    };
+    let mut res = render(
+        status,
+        &LoginPage {
+            chrome,
+            username,
+            error,
+        },
+    )?;
     if let Some(c) = set_cookie {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -36,7 +53,11 @@ fn page(app: &AppState, headers: &HeaderMap, username: String, error: String, st
 }
 
 /// `GET /login`.
-pub async fn form(State(app): State<AppState>, MaybeUser(user): MaybeUser, headers: HeaderMap) -> AppResult<Response> {
+pub async fn form(
+    State(app): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     if user.is_some() {
         return Ok(Redirect::to("/dashboard").into_response());
     }
@@ -62,11 +83,19 @@ pub async fn submit(
     let now = crate::domain::now();
     let username = f.username.trim().to_owned();
     if username.is_empty() || f.password.is_empty() || username.len() > 64 {
-        return page(&app, &headers, username, BAD_CREDENTIALS.into(), StatusCode::UNAUTHORIZED);
+        return page(
+            &app,
+            &headers,
+            username,
+            BAD_CREDENTIALS.into(),
+            StatusCode::UNAUTHORIZED,
+        );
     }
     if let Err(e) = throttle::check(&app, &username, &source, now).await {
         return match e {
-            AppError::TooManyRequests(msg) => page(&app, &headers, username, msg, StatusCode::TOO_MANY_REQUESTS),
+            AppError::TooManyRequests(msg) => {
+                page(&app, &headers, username, msg, StatusCode::TOO_MANY_REQUESTS)
+            }
             other => Err(other),
         };
     }
@@ -90,14 +119,25 @@ pub async fn submit(
                     now,
                 )
                 .await?;
-            return page(&app, &headers, username, BAD_CREDENTIALS.into(), StatusCode::UNAUTHORIZED);
+            return page(
+                &app,
+                &headers,
+                username,
+                BAD_CREDENTIALS.into(),
+                StatusCode::UNAUTHORIZED,
+            );
         }
     };
     let cookies = session::start(&app, &headers, &user, now).await?;
     app.store.record_login(&user.id, now).await?;
     app.store
         .audit(
-            &AuditEvent { actor: user.username.clone(), action: "signin.success", source, ..AuditEvent::default() },
+            &AuditEvent {
+                actor: user.username.clone(),
+                action: "signin.success",
+                source,
+                ..AuditEvent::default()
+            },
             now,
         )
         .await?;
@@ -117,7 +157,12 @@ pub async fn logout(
     let headers = session::end(&app, &user).await?;
     app.store
         .audit(
-            &AuditEvent { actor: user.user.username.clone(), action: "signout", source, ..AuditEvent::default() },
+            &AuditEvent {
+                actor: user.user.username.clone(),
+                action: "signout",
+                source,
+                ..AuditEvent::default()
+            },
             crate::domain::now(),
         )
         .await?;

@@ -27,7 +27,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/settings/account/device-token",
             get(account::device_panel).post(account::device_submit),
         )
-        .route("/settings/account/device-search", get(account::device_search))
+        .route(
+            "/settings/account/device-search",
+            get(account::device_search),
+        )
         .route(
             "/settings/account/user-token",
             get(account::user_panel).post(account::user_submit),
@@ -41,15 +44,24 @@ pub fn router(state: AppState) -> Router<AppState> {
     let signed_in = Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route("/dashboard", get(dashboard::show))
-        .route("/settings", get(|| async { Redirect::to("/settings/account") }))
+        .route(
+            "/settings",
+            get(|| async { Redirect::to("/settings/account") }),
+        )
         .route("/settings/account", get(account::show))
         .route("/logout", post(login::logout))
         .merge(admin)
         .route_layer(from_fn(require_user));
     Router::new()
         .route("/login", get(login::form).post(login::submit))
-        .route("/static/app.css", get(|| static_file(include_str!("../../static/app.css"), "text/css")))
-        .route("/static/app.js", get(|| static_file(include_str!("../../static/app.js"), "text/javascript")))
+        .route(
+            "/static/app.css",
+            get(|| static_file(include_str!("../../static/app.css"), "text/css")),
+        )
+        .route(
+            "/static/app.js",
+            get(|| static_file(include_str!("../../static/app.js"), "text/javascript")),
+        )
         .merge(signed_in)
         .layer(from_fn_with_state(state.clone(), csrf_guard))
         .layer(from_fn_with_state(state, load_session))
@@ -60,7 +72,10 @@ async fn static_file(body: &'static str, content_type: &'static str) -> Response
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
         ],
         body,
     )

@@ -36,11 +36,20 @@ fn row(t: &TokenRecord, now: i64) -> Row {
         hint: t.hint.clone(),
         description: t.description.clone(),
         subject: t.subject(),
-        permissions: if t.permissions.is_empty() { "as user".into() } else { t.permissions.to_string() },
+        permissions: if t.permissions.is_empty() {
+            "as user".into()
+        } else {
+            t.permissions.to_string()
+        },
         created: view::datetime(t.created_at),
-        created_by: t.created_by.clone().unwrap_or_else(|| "command line".into()),
+        created_by: t
+            .created_by
+            .clone()
+            .unwrap_or_else(|| "command line".into()),
         expires: view::expiry_date(t.expires_at),
-        last_used: t.last_used_at.map_or_else(|| "never".into(), |ts| view::relative(ts, now)),
+        last_used: t
+            .last_used_at
+            .map_or_else(|| "never".into(), |ts| view::relative(ts, now)),
         status: t.status(now).as_str(),
     }
 }
@@ -55,8 +64,20 @@ struct ListPage {
 /// `GET /settings/access-tokens`: the newest 200 tokens.
 pub async fn list(State(app): State<AppState>, AdminUser(admin): AdminUser) -> AppResult<Response> {
     let now = crate::domain::now();
-    let rows = app.store.tokens(200).await?.iter().map(|t| row(t, now)).collect();
-    render(StatusCode::OK, &ListPage { chrome: Chrome::new(&admin, "settings", "tokens"), rows })
+    let rows = app
+        .store
+        .tokens(200)
+        .await?
+        .iter()
+        .map(|t| row(t, now))
+        .collect();
+    render(
+        StatusCode::OK,
+        &ListPage {
+            chrome: Chrome::new(&admin, "settings", "tokens"),
+            rows,
+        },
+    )
 }
 
 #[derive(Template)]
@@ -81,7 +102,13 @@ pub async fn confirm_revoke(
 ) -> AppResult<Response> {
     let t = find(&app, &id).await?;
     let token = row(&t, crate::domain::now());
-    render(StatusCode::OK, &ConfirmPage { chrome: Chrome::new(&admin, "settings", "tokens"), token })
+    render(
+        StatusCode::OK,
+        &ConfirmPage {
+            chrome: Chrome::new(&admin, "settings", "tokens"),
+            token,
+        },
+    )
 }
 
 /// `POST /settings/access-tokens/{id}/revoke`: revokes at once; the API refuses the token on

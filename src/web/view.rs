@@ -2,7 +2,6 @@
 
 use time::OffsetDateTime;
 
-
 /// `YYYY-MM-DD HH:MM UTC` of unix seconds.
 pub fn datetime(ts: i64) -> String {
     match OffsetDateTime::from_unix_timestamp(ts) {
@@ -22,13 +21,23 @@ pub fn datetime(ts: i64) -> String {
 pub fn relative(ts: i64, now: i64) -> String {
     let d = now - ts;
     let (n, unit) = match d.abs() {
-        s if s < 60 => return if d >= 0 { "just now".into() } else { "in under a minute".into() },
+        s if s < 60 => {
+            return if d >= 0 {
+                "just now".into()
+            } else {
+                "in under a minute".into()
+            };
+        }
         s if s < 3600 => (s / 60, "minute"),
         s if s < 86_400 => (s / 3600, "hour"),
         s => (s / 86_400, "day"),
     };
     let plural = if n == 1 { "" } else { "s" };
-    if d >= 0 { format!("{n} {unit}{plural} ago") } else { format!("in {n} {unit}{plural}") }
+    if d >= 0 {
+        format!("{n} {unit}{plural} ago")
+    } else {
+        format!("in {n} {unit}{plural}")
+    }
 }
 
 /// The last day a token works, from the instant it stops working.

@@ -1,0 +1,356 @@
+//! The `connect-tokens` binary: demo quick start, user and token commands, CSV import, and
+//! logs that never contain a secret — run as a real process.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Browser, hidden, temp_dir, tokens_in};
+
+const BIN: &str = env!("CARGO_BIN_EXE_connect-tokens");
+
+fn run(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    stdout_lines: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` on port 0 and reads stdout until it says where to sign in.
+fn serve(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    rust_log: &str,
+    stderr_file: Option<&std::path::Path>,
+) -> Server {
+    let stderr = match stderr_file {
+        Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+        None => Stdio::null(),
+    };
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", rust_log)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    // Owned by `Server` at once, whose `Drop` kills and waits.
+    let mut server = Server {
+        child,
+        base: String::new(),
+        stdout_lines: Vec::new(),
+    };
+    let stdout = server.child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        server.stdout_lines.push(line.clone());
+        if let Some(i) = line.find("http://") {
+            server.base = line[i..].trim_end_matches("/login").to_owned();
+            // Keep draining stdout so the server never writes to a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return server;
+        }
+    }
+    panic!("server exited early: {:?}", server.stdout_lines);
+}
+
+fn browser(base: &str) -> Browser {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    crate::helpers::browser_for(base, client)
+}
+
+#[tokio::test]
+async fn demo_quick_start_prints_where_to_sign_in_and_a_working_password() {
+    let dir = temp_dir("demo");
+    let server = serve(&dir, &["--demo"], "warn", None);
+    let pw_line = server
+        .stdout_lines
+        .iter()
+        .find(|l| l.contains("sign in as admin"))
+        .expect("password printed");
+    let password = pw_line
+        .split("password ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let b = browser(&server.base);
+    assert_eq!(
+        b.login("admin", password).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let dash = b.get("/dashboard").await.body;
+    assert!(
+        dash.contains(r#"<p class="stat-value">300</p><p class="stat-label">Devices</p>"#),
+        "{dash}"
+    );
+    let search = b
+        .get("/settings/account/device-search?q=gateway")
+        .await
+        .json();
+    assert!(!search["devices"].as_array().unwrap().is_empty());
+    drop(server);
+    // A second start does not seed again nor print a password.
+    let again = serve(&dir, &["--demo"], "warn", None);
+    assert!(again.stdout_lines.iter().all(|l| !l.contains("password")));
+    drop(again);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn admin_create_reads_the_password_from_stdin_and_admin_token_prints_a_working_token() {
+    let dir = temp_dir("cli");
+    let out = run(
+        &dir,
+        &[
+            "admin",
+            "create",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+        ],
+        "a-long-enough-password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dup = run(
+        &dir,
+        &["admin", "create", "--username", "ops"],
+        "a-long-enough-password\n",
+    );
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let weak = run(&dir, &["user", "create", "--username", "weak"], "short\n");
+    assert!(!weak.status.success());
+    let out = run(
+        &dir,
+        &["user", "create", "--username", "viewer"],
+        "another-long-password\n",
+    );
+    assert!(out.status.success());
+
+    let out = run(
+        &dir,
+        &[
+            "admin",
+            "token",
+            "--username",
+            "ops",
+            "--description",
+            "automation",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let found = tokens_in(&stdout);
+    assert_eq!(found.len(), 1);
+    assert!(found[0].starts_with("ctu_"));
+    let bad = run(
+        &dir,
+        &[
+            "admin",
+            "token",
+            "--username",
+            "ops",
+            "--description",
+            "x",
+            "--expires",
+            "2001-01-01",
+        ],
+        "",
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be in the future"));
+
+    // The printed password signs in.
+    let server = serve(&dir, &[], "warn", None);
+    let b = browser(&server.base);
+    assert_eq!(
+        b.login("ops", "a-long-enough-password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let b2 = browser(&server.base);
+    assert_eq!(
+        b2.login("viewer", "another-long-password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        b2.get("/settings/account/device-token").await.status,
+        StatusCode::FORBIDDEN
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn import_devices_is_all_or_nothing_and_names_the_bad_line() {
+    let dir = temp_dir("import");
+    let good = dir.join("good.csv");
+    std::fs::write(&good, "fleet,uuid,name,group,tags,description\nnorth,d-0000-0001,pump 1,g1,a;b,first\nnorth,,pump 2,,,\nsouth,D-0000-0003,\"valve, main\",g2,x,\"quoted, text\"\n").unwrap();
+    let out = run(&dir, &["import-devices", good.to_str().unwrap()], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 3 devices"));
+
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "fleet,uuid,name,group,tags,description\neast,d-0000-0101,ok,,,\neast,d-0000-0102,ok,,,\neast,not-a-uuid,broken,,,\n").unwrap();
+    let out = run(&dir, &["import-devices", bad.to_str().unwrap()], "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 4") && err.contains("nothing was imported"),
+        "{err}"
+    );
+
+    let dup = dir.join("dup.csv");
+    std::fs::write(&dup, "fleet,uuid,name,group,tags,description\neast,d-0000-0201,ok,,,\nnorth,d-0000-0001,again,,,\n").unwrap();
+    let out = run(&dir, &["import-devices", dup.to_str().unwrap()], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"));
+
+    let header = dir.join("header.csv");
+    std::fs::write(&header, "name,fleet\nx,y\n").unwrap();
+    let out = run(&dir, &["import-devices", header.to_str().unwrap()], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
+
+    let store = connect_tokens::Store::connect(&connect_tokens::config::sqlite_url(&dir))
+        .await
+        .unwrap();
+    let (total, _) = store.device_counts(0).await.unwrap();
+    assert_eq!(total, 3, "failed imports left nothing behind");
+    assert!(
+        store.fleet("east").await.unwrap().is_none(),
+        "not even the fleet"
+    );
+    let d = store.device("d-0000-0003").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            d.fleet_key.as_str(),
+            d.name.as_str(),
+            d.description.as_str()
+        ),
+        ("south", "valve, main", "quoted, text")
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn trace_logs_contain_no_password_session_csrf_or_token() {
+    let dir = temp_dir("logs");
+    let out = run(
+        &dir,
+        &["admin", "create", "--username", "tracer"],
+        "trace-me-password-123\n",
+    );
+    assert!(out.status.success());
+    let log = dir.join("server.log");
+    let server = serve(&dir, &[], "trace", Some(&log));
+    let b = browser(&server.base);
+    b.get("/login").await;
+    let login_cookie = b.cookie("ct_login").unwrap();
+    assert_eq!(
+        b.login("tracer", "trace-me-password-123").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let session = b.cookie("ct_session").unwrap();
+    // Give the server something to generate (a fleet to target).
+    let store_url = connect_tokens::config::sqlite_url(&dir);
+    let store = connect_tokens::Store::connect(&store_url).await.unwrap();
+    store
+        .create_fleet(
+            &connect_tokens::store::fleets::Fleet {
+                key: "logs".into(),
+                name: "Logs".into(),
+                description: String::new(),
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    let page = b.get("/settings/account/device-token").await.body;
+    let (csrf, nonce) = (hidden(&page, "csrf"), hidden(&page, "nonce"));
+    let expires = connect_tokens::domain::expiry::format_date(
+        time::OffsetDateTime::now_utc().date() + time::Duration::days(3),
+    );
+    let r = b
+        .post(
+            "/settings/account/device-token",
+            &[
+                ("csrf", &csrf),
+                ("nonce", &nonce),
+                ("description", "log check"),
+                ("expires", &expires),
+                ("target_kind", "fleet"),
+                ("fleet", "logs"),
+                ("perm_read", "on"),
+            ],
+        )
+        .await;
+    let token = tokens_in(&r.body).pop().expect("token generated");
+    // A token pasted into a query string must not reach the logs either.
+    b.get(&format!("/settings/account?token={token}")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(server);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.len() > 1000, "trace logging was on");
+    for (what, secret) in [
+        ("password", "trace-me-password-123"),
+        ("session", session.as_str()),
+        ("login cookie", login_cookie.as_str()),
+        ("csrf", csrf.as_str()),
+        ("token", token.as_str()),
+    ] {
+        assert!(!logs.contains(secret), "{what} found in the logs");
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,330 @@
+//! Test harness: the real server on a loopback port 0 with a fresh database per test, and a
+//! cookie-keeping, non-redirecting HTTP client.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use connect_tokens::domain::scope::Role;
+use connect_tokens::store::users::NewUser;
+use connect_tokens::{AppState, Config, Store};
+use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+
+/// A running server with its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ct-{tag}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Starts the real application on 127.0.0.1:0 with a fresh database.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Config::default()).await
+}
+
+/// [`spawn_app`] with settings.
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    let data_dir = temp_dir("app");
+    let url = match std::env::var("CT_TEST_DATABASE") {
+        Ok(base) if base.starts_with("postgres") => fresh_postgres(&base).await,
+        _ => connect_tokens::config::sqlite_url(&data_dir),
+    };
+    let store = Store::connect(&url).await.expect("database");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState {
+        store: store.clone(),
+        config: Arc::new(config),
+    };
+    tokio::spawn(connect_tokens::serve(listener, state));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        addr,
+        store,
+        data_dir,
+        client,
+    }
+}
+
+/// A new, empty database on the PostgreSQL server at `base`; returns its URL.
+async fn fresh_postgres(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(base).await.expect("postgres");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+/// One HTTP response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn location(&self) -> &str {
+        self.header("location")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A browser-like session: keeps cookies, does not follow redirects.
+#[derive(Clone)]
+pub struct Browser {
+    base: String,
+    client: reqwest::Client,
+    pub cookies: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser {
+            base: self.url(""),
+            client: self.client.clone(),
+            cookies: Arc::default(),
+        }
+    }
+
+    /// Creates a user directly in the store; returns the password.
+    pub async fn create_user(&self, username: &str, role: Role) -> String {
+        let password = format!("pw-{username}-0123456789");
+        let hash = connect_tokens::auth::password::hash(password.clone())
+            .await
+            .unwrap();
+        self.store
+            .create_user(
+                &NewUser {
+                    username,
+                    email: "",
+                    display_name: "",
+                    role,
+                    password_hash: &hash,
+                },
+                connect_tokens::domain::now(),
+            )
+            .await
+            .unwrap();
+        password
+    }
+
+    /// A signed-in browser for a new user with `role`.
+    pub async fn signed_in(&self, username: &str, role: Role) -> Browser {
+        let password = self.create_user(username, role).await;
+        let b = self.browser();
+        let r = b.login(username, &password).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        b
+    }
+
+    /// Seeds two fleets with a few devices; returns (fleet a devices, fleet b devices).
+    pub async fn seed_fleets(&self) -> (Vec<String>, Vec<String>) {
+        use connect_tokens::store::devices::Device;
+        use connect_tokens::store::fleets::Fleet;
+        let now = connect_tokens::domain::now();
+        let mut out = (Vec::new(), Vec::new());
+        for (key, n) in [("alpha", 3), ("bravo", 2)] {
+            self.store
+                .create_fleet(
+                    &Fleet {
+                        key: key.into(),
+                        name: format!("Fleet {key}"),
+                        description: String::new(),
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            let devices: Vec<Device> = (0..n)
+                .map(|i| Device {
+                    uuid: format!("d-{}{:03x}-00{:02x}", &key[..1], i, i),
+                    fleet_key: key.into(),
+                    name: format!("{key}-sensor-{i}"),
+                    group_name: if i % 2 == 0 {
+                        "even".into()
+                    } else {
+                        "odd".into()
+                    },
+                    tags: Device::frame_tags(&[format!("t{i}"), "all".into()]),
+                    description: String::new(),
+                    ip: String::new(),
+                    agent_version: String::new(),
+                    last_keepalive: None,
+                    registered_at: now,
+                })
+                .collect();
+            self.store.insert_devices(&devices).await.unwrap();
+            let ids = devices.into_iter().map(|d| d.uuid).collect();
+            if key == "alpha" {
+                out.0 = ids
+            } else {
+                out.1 = ids
+            }
+        }
+        out
+    }
+
+    pub async fn token_count(&self) -> usize {
+        self.store.tokens(100_000).await.unwrap().len()
+    }
+}
+
+impl Browser {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        let cookie = {
+            let jar = self.cookies.lock().unwrap();
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if !cookie.is_empty() {
+            req = req.header(COOKIE, cookie);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(f) = form {
+            req = req.form(f);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        {
+            let mut jar = self.cookies.lock().unwrap();
+            for sc in headers.get_all(SET_COOKIE) {
+                let sc = sc.to_str().unwrap();
+                let (pair, attrs) = sc.split_once(';').unwrap_or((sc, ""));
+                let (k, v) = pair.split_once('=').unwrap();
+                if attrs.contains("Max-Age=0") {
+                    jar.remove(k);
+                } else {
+                    jar.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let body = res.text().await.unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Resp {
+        self.request(Method::POST, path, Some(form), &[]).await
+    }
+
+    /// GET `page`, then POST `form` plus the page's CSRF token to `action`.
+    pub async fn submit(&self, page: &str, action: &str, form: &[(&str, &str)]) -> Resp {
+        let html = self.get(page).await.body;
+        let csrf = hidden(&html, "csrf");
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.post(action, &fields).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Resp {
+        self.submit(
+            "/login",
+            "/login",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+}
+
+/// Value of the first hidden input named `name` in `html`.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden {name} in page:\n{html}"))
+        + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// Every token-shaped string (`ctu_…` / `ctd_…`) in `text`.
+pub fn tokens_in(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    for prefix in ["ctu_", "ctd_"] {
+        let mut from = 0;
+        while let Some(i) = text[from..].find(prefix) {
+            let start = from + i;
+            let end = bytes[start + 4..]
+                .iter()
+                .position(|b| !b.is_ascii_alphanumeric())
+                .map_or(bytes.len(), |p| start + 4 + p);
+            if end - start == 4 + 38 {
+                out.push(text[start..end].to_owned());
+            }
+            from = end;
+        }
+    }
+    out
+}
+
+/// A [`Browser`] against any base URL (e.g. a server started as a process).
+pub fn browser_for(base: &str, client: reqwest::Client) -> Browser {
+    Browser {
+        base: base.to_owned(),
+        client,
+        cookies: Arc::default(),
+    }
+}

@@ -1,0 +1,8 @@
+//! One integration binary: the real server on a loopback port, a fresh database per test.
+
+mod helpers;
+
+mod cli;
+mod console;
+mod device_token;
+mod signin;
