@@ -3,7 +3,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -161,10 +160,7 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     say(&format!(
         "connect-tokens is listening: sign in at http://{addr}/login"
     ));
-    let state = AppState {
-        store,
-        config: Arc::new(config),
-    };
+    let state = AppState::new(store, config);
     crate::serve(listener, state).await?;
     Ok(())
 }
@@ -220,10 +216,7 @@ async fn admin_token(
     description: String,
     expires: Option<String>,
 ) -> anyhow::Result<()> {
-    let app = AppState {
-        store,
-        config: Arc::new(Config::default()),
-    };
+    let app = AppState::new(store, Config::default());
     let now = crate::domain::now();
     let today = crate::domain::expiry::today(time::OffsetDateTime::now_utc());
     let expires = expires.unwrap_or_else(|| {

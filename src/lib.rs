@@ -34,6 +34,15 @@ pub struct AppState {
     pub store: Store,
     /// Settings.
     pub config: Arc<Config>,
+    /// Pending `last_used_at` stamps of API tokens.
+    pub usage: Arc<store::usage::UsageBatch>,
+}
+
+impl AppState {
+    /// State over `store` with `config`.
+    pub fn new(store: Store, config: Config) -> Self {
+        AppState { store, config: Arc::new(config), usage: Arc::default() }
+    }
 }
 
 /// The whole application: console pages, API, health checks, wrapped in the common layers.
@@ -64,16 +73,31 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     auth::password::warm_up();
     spawn_housekeeping(state.clone());
-    axum::serve(
+    let result = axum::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await
+    .await;
+    if let Err(e) = state.usage.flush(&state.store).await {
+        tracing::warn!(error = %e, "could not record token use at shutdown");
+    }
+    result
 }
 
-/// Deletes expired sessions every few minutes.
+/// Writes `last_used_at` stamps every few seconds and deletes expired sessions every few
+/// minutes.
 fn spawn_housekeeping(state: AppState) {
+    let usage = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(usage.config.usage_flush_secs));
+        loop {
+            tick.tick().await;
+            if let Err(e) = usage.usage.flush(&usage.store).await {
+                tracing::warn!(error = %e, "could not record token use");
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
         loop {

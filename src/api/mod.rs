@@ -1,19 +1,40 @@
-//! The JSON side: health checks, Connect API v2 and the token-management API.
+//! The JSON side: health checks, Connect API v2 and the token-management API. Errors are
+//! rendered as `{"errors":[{"status":…,"message":…}]}` by this router's error layer.
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
+pub mod access;
+pub mod json;
+pub mod v2;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::from_fn;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 
 use crate::AppState;
+use crate::error::AppError;
 use crate::layers::json_errors;
+
+/// The OpenAPI 3 document of every endpoint; tests hold the API to it.
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Routes of the API.
 pub fn router(_state: AppState) -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/api/v2/openapi.json", get(openapi))
+        .route("/api/v2/fleets", get(v2::fleets::list))
+        .route("/api/v2/{fleet}/devices", get(v2::devices::list))
+        .route(
+            "/api/v2/{fleet}/devices/{device_uuid}",
+            get(v2::devices::get).patch(v2::devices::patch).delete(v2::devices::delete),
+        )
+        .route("/access/api/v1/tokens", get(access::tokens::list).post(access::tokens::create))
+        .route("/access/api/v1/tokens/revoke", axum::routing::post(access::tokens::revoke_by_value))
+        .route("/access/api/v1/tokens/{id}", get(access::tokens::get).delete(access::tokens::delete))
         .layer(from_fn(json_errors))
 }
 
@@ -23,5 +44,25 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], OPENAPI).into_response()
+}
+
+/// A JSON body whose rejections (wrong content type, bad syntax, unknown fields, wrong types)
+/// become the API's own 400/415 errors.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(e) => Err(AppError::BadRequest(e.body_text())),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Authentication: passwords, sessions, CSRF, throttling and (for the API) bearer tokens.
 
+pub mod bearer;
 pub mod csrf;
 pub mod password;
 pub mod session;

@@ -213,6 +213,71 @@ impl Store {
         Ok(hits)
     }
 
+    /// One page of a fleet's devices by UUID, after the cursor `after`, optionally only those in
+    /// `group` and carrying every tag of `tags` (normalised). Returns at most `limit` devices.
+    pub async fn list_devices(
+        &self,
+        fleet: &str,
+        after: &str,
+        limit: i64,
+        group: Option<&str>,
+        tags: &[String],
+    ) -> StoreResult<Vec<Device>> {
+        let mut sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE fleet_key = $1 AND uuid > $2");
+        let mut n = 3;
+        if group.is_some() {
+            sql.push_str(&format!(" AND group_name = ${n}"));
+            n += 1;
+        }
+        for _ in tags {
+            sql.push_str(&format!(" AND tags LIKE ${n} ESCAPE '\\'"));
+            n += 1;
+        }
+        sql.push_str(&format!(" ORDER BY uuid LIMIT ${n}"));
+        // Tags are validated to [a-z0-9_.:-]; '_' is a LIKE wildcard, so escape it.
+        let patterns: Vec<String> = tags.iter().map(|t| format!("%;{};%", t.replace('_', "\\_"))).collect();
+        Ok(on_pool!(self.pool(), |db| {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(fleet).bind(after);
+            if let Some(g) = group {
+                q = q.bind(g);
+            }
+            for p in &patterns {
+                q = q.bind(p.as_str());
+            }
+            q.bind(limit).fetch_all(db).await?
+        }))
+    }
+
+    /// Replaces a device's editable fields.
+    pub async fn update_device(&self, d: &Device) -> StoreResult<()> {
+        on_pool!(self.pool(), |db| {
+            sqlx::query(
+                "UPDATE devices SET name = $1, name_lower = $2, group_name = $3, tags = $4, description = $5 WHERE uuid = $6",
+            )
+            .bind(&d.name)
+            .bind(d.name.to_lowercase())
+            .bind(&d.group_name)
+            .bind(&d.tags)
+            .bind(&d.description)
+            .bind(&d.uuid)
+            .execute(db)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes a device; false when it did not exist.
+    pub async fn delete_device(&self, uuid: &str) -> StoreResult<bool> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query("DELETE FROM devices WHERE uuid = $1")
+                .bind(uuid)
+                .execute(db)
+                .await?
+                .rows_affected()
+                == 1
+        }))
+    }
+
     /// Number of devices, and of those with a keepalive since `active_since`.
     pub async fn device_counts(&self, active_since: i64) -> StoreResult<(i64, i64)> {
         Ok(on_pool!(self.pool(), |db| {

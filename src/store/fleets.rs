@@ -49,4 +49,16 @@ impl Store {
                 .await?
         }))
     }
+
+    /// The fleet a device belongs to.
+    pub async fn fleet_of_device(&self, uuid: &str) -> StoreResult<Option<Fleet>> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_as(
+                "SELECT f.key, f.name, f.description FROM fleets f JOIN devices d ON d.fleet_key = f.key WHERE d.uuid = $1",
+            )
+            .bind(uuid)
+            .fetch_optional(db)
+            .await?
+        }))
+    }
 }

@@ -5,12 +5,14 @@
 //! `ON CONFLICT`); the [`on_pool!`] macro runs the same query expression against whichever pool
 //! is configured, so handlers never learn which database they talk to.
 
+pub mod access;
 pub mod account;
 pub mod audit;
 pub mod devices;
 pub mod fleets;
 pub mod sessions;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 pub use devices::ImportError;

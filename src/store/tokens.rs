@@ -125,6 +125,26 @@ const TOKEN_SELECT: &str = "SELECT t.id, t.kind, t.hint, t.description, t.user_i
      t.target_device, t.permissions, c.username AS created_by, t.created_at, t.expires_at, t.revoked_at, \
      t.last_used_at FROM tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users c ON c.id = t.created_by";
 
+/// Filter of the token lists.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// Only this kind.
+    pub kind: Option<TokenKind>,
+    /// Only this status (at `now`).
+    pub status: Option<TokenStatus>,
+    /// Case-insensitive substring of description, Token ID, username or target.
+    pub text: String,
+    /// The moment statuses are judged at (unix seconds).
+    pub now: i64,
+}
+
+impl TokenStatus {
+    /// Inverse of [`TokenStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [TokenStatus::Active, TokenStatus::Expired, TokenStatus::Revoked].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 /// What is stored for a new token.
 #[derive(Debug)]
 pub struct NewToken<'a> {
@@ -224,11 +244,31 @@ impl Store {
 
     /// All tokens, newest first.
     pub async fn tokens(&self, limit: i64) -> StoreResult<Vec<TokenRecord>> {
+        self.find_tokens(&TokenFilter::default(), 0, limit).await
+    }
+
+    /// Tokens matching `filter`, newest first, skipping `offset`, at most `limit`.
+    pub async fn find_tokens(&self, filter: &TokenFilter, offset: i64, limit: i64) -> StoreResult<Vec<TokenRecord>> {
+        let text = format!("%{}%", filter.text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let now = filter.now;
         let rows: Vec<TokenRow> = on_pool!(self.pool(), |db| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{TOKEN_SELECT} ORDER BY t.created_at DESC, t.id LIMIT $1"
+                "{TOKEN_SELECT} WHERE ($1 = '' OR t.kind = $1) \
+                 AND ($2 = '' \
+                      OR ($2 = 'revoked' AND t.revoked_at IS NOT NULL) \
+                      OR ($2 = 'expired' AND t.revoked_at IS NULL AND t.expires_at <= $3) \
+                      OR ($2 = 'active' AND t.revoked_at IS NULL AND t.expires_at > $3)) \
+                 AND ($4 = '%%' OR LOWER(t.description) LIKE $4 ESCAPE '\\' OR LOWER(t.id) LIKE $4 ESCAPE '\\' \
+                      OR LOWER(COALESCE(u.username, '')) LIKE $4 ESCAPE '\\' \
+                      OR LOWER(COALESCE(t.target_fleet, t.target_device, '')) LIKE $4 ESCAPE '\\') \
+                 ORDER BY t.created_at DESC, t.id LIMIT $5 OFFSET $6"
             )))
+            .bind(filter.kind.map_or("", TokenKind::as_str))
+            .bind(filter.status.map_or("", TokenStatus::as_str))
+            .bind(now)
+            .bind(&text)
             .bind(limit)
+            .bind(offset)
             .fetch_all(db)
             .await?
         });

@@ -48,10 +48,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let store = Store::connect(&url).await.expect("database");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(store.clone(), config);
     tokio::spawn(connect_tokens::serve(listener, state));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -1,0 +1,3 @@
+//! Token management, JFrog-Access style: `/access/api/v1/tokens`.
+
+pub mod tokens;

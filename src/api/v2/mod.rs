@@ -1,0 +1,4 @@
+//! Connect API v2.
+
+pub mod devices;
+pub mod fleets;
