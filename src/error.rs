@@ -22,6 +22,12 @@ pub enum AppError {
     /// 404: missing, or outside the caller's scope (indistinguishable on purpose).
     #[error("Not found.")]
     NotFound,
+    /// 413: the body is too large.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: the body is not of an accepted type.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 409: conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
@@ -52,6 +58,8 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -41,7 +41,11 @@ pub struct AppState {
 impl AppState {
     /// State over `store` with `config`.
     pub fn new(store: Store, config: Config) -> Self {
-        AppState { store, config: Arc::new(config), usage: Arc::default() }
+        AppState {
+            store,
+            config: Arc::new(config),
+            usage: Arc::default(),
+        }
     }
 }
 
@@ -90,7 +94,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
 fn spawn_housekeeping(state: AppState) {
     let usage = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(usage.config.usage_flush_secs));
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(
+            usage.config.usage_flush_secs,
+        ));
         loop {
             tick.tick().await;
             if let Err(e) = usage.usage.flush(&usage.store).await {

@@ -30,11 +30,22 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/api/v2/{fleet}/devices", get(v2::devices::list))
         .route(
             "/api/v2/{fleet}/devices/{device_uuid}",
-            get(v2::devices::get).patch(v2::devices::patch).delete(v2::devices::delete),
+            get(v2::devices::get)
+                .patch(v2::devices::patch)
+                .delete(v2::devices::delete),
         )
-        .route("/access/api/v1/tokens", get(access::tokens::list).post(access::tokens::create))
-        .route("/access/api/v1/tokens/revoke", axum::routing::post(access::tokens::revoke_by_value))
-        .route("/access/api/v1/tokens/{id}", get(access::tokens::get).delete(access::tokens::delete))
+        .route(
+            "/access/api/v1/tokens",
+            get(access::tokens::list).post(access::tokens::create),
+        )
+        .route(
+            "/access/api/v1/tokens/revoke",
+            axum::routing::post(access::tokens::revoke_by_value),
+        )
+        .route(
+            "/access/api/v1/tokens/{id}",
+            get(access::tokens::get).delete(access::tokens::delete),
+        )
         .layer(from_fn(json_errors))
 }
 
@@ -48,7 +59,14 @@ async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], OPENAPI).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 /// A JSON body whose rejections (wrong content type, bad syntax, unknown fields, wrong types)
@@ -62,7 +80,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(e) => Err(AppError::BadRequest(e.body_text())),
+            Err(e) => Err(match e.status() {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(e.body_text()),
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(e.body_text()),
+                _ => AppError::BadRequest(e.body_text()),
+            }),
         }
     }
 }

@@ -39,15 +39,20 @@ fn token_in_query(query: &str) -> bool {
         .unwrap_or_default()
         .iter()
         .any(|(k, v)| {
-            matches!(k.to_ascii_lowercase().as_str(), "token" | "access_token" | "api_key" | "apikey")
-                || token::parse(v).is_ok()
+            matches!(
+                k.to_ascii_lowercase().as_str(),
+                "token" | "access_token" | "api_key" | "apikey"
+            ) || token::parse(v).is_ok()
         })
 }
 
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if parts.uri.query().is_some_and(token_in_query) {
             return Err(unauthorized(
                 "Tokens are accepted only in the Authorization header, never in the URL. Revoke a token that was sent in a URL.",
@@ -65,7 +70,9 @@ impl FromRequestParts<AppState> for Bearer {
             .ok_or_else(|| unauthorized("Use Authorization: Bearer <token>."))?
             .trim();
         let (kind, hash) = token::parse(presented).map_err(|_| unauthorized("Invalid token."))?;
-        let ClientAddr(source) = ClientAddr::from_request_parts(parts, state).await.unwrap_or_else(|e| match e {});
+        let ClientAddr(source) = ClientAddr::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|e| match e {});
         Ok(Bearer { kind, hash, source })
     }
 }
@@ -83,7 +90,12 @@ pub struct Caller {
     pub is_admin: bool,
 }
 
-async fn refuse(app: &AppState, bearer: &Bearer, token_id: &str, detail: &str) -> Result<(), AppError> {
+async fn refuse(
+    app: &AppState,
+    bearer: &Bearer,
+    token_id: &str,
+    detail: &str,
+) -> Result<(), AppError> {
     app.store
         .audit(
             &AuditEvent {
@@ -102,7 +114,12 @@ async fn refuse(app: &AppState, bearer: &Bearer, token_id: &str, detail: &str) -
 
 /// Judges a stored token: unknown, revoked, expired or a disabled user → 401. The user's
 /// rights are those on `fleet` as loaded with the token.
-pub async fn caller(app: &AppState, bearer: &Bearer, auth: Option<TokenAuth>, fleet: Option<&str>) -> Result<Caller, AppError> {
+pub async fn caller(
+    app: &AppState,
+    bearer: &Bearer,
+    auth: Option<TokenAuth>,
+    fleet: Option<&str>,
+) -> Result<Caller, AppError> {
     let now = crate::domain::now();
     let Some(auth) = auth else {
         return Err(unauthorized("Invalid token."));
@@ -131,25 +148,59 @@ pub async fn caller(app: &AppState, bearer: &Bearer, auth: Option<TokenAuth>, fl
             if let Some(f) = fleet {
                 fleets.insert(f.to_owned(), auth.fleet_permissions);
             }
-            (Principal::User { role: u.role, fleets }, Some(u.username), u.role == crate::domain::scope::Role::Admin)
+            (
+                Principal::User {
+                    role: u.role,
+                    fleets,
+                },
+                Some(u.username),
+                u.role == crate::domain::scope::Role::Admin,
+            )
         }
         _ => match auth.target {
-            Some(target) => (Principal::DeviceToken { target, permissions: auth.permissions }, None, false),
+            Some(target) => (
+                Principal::DeviceToken {
+                    target,
+                    permissions: auth.permissions,
+                },
+                None,
+                false,
+            ),
             None => return Err(unauthorized("Invalid token.")),
         },
     };
-    Ok(Caller { token_id: auth.token_id, principal, username, is_admin })
+    Ok(Caller {
+        token_id: auth.token_id,
+        principal,
+        username,
+        is_admin,
+    })
 }
 
 /// Applies the scope decision: out of scope → 404 (exactly like a missing resource), missing
 /// permission → 403 naming it (audited).
-pub async fn enforce(app: &AppState, bearer: &Bearer, caller: &Caller, resource: Resource<'_>, needed: Permission) -> Result<(), AppError> {
+pub async fn enforce(
+    app: &AppState,
+    bearer: &Bearer,
+    caller: &Caller,
+    resource: Resource<'_>,
+    needed: Permission,
+) -> Result<(), AppError> {
     match crate::domain::scope::decide(&caller.principal, resource, needed) {
         Decision::Allow => Ok(()),
         Decision::NotFound => Err(AppError::NotFound),
         Decision::Forbidden(p) => {
-            refuse(app, bearer, &caller.token_id, &format!("missing {} permission", p.as_str())).await?;
-            Err(AppError::Forbidden(format!("This token lacks the {} permission for this resource.", p.as_str())))
+            refuse(
+                app,
+                bearer,
+                &caller.token_id,
+                &format!("missing {} permission", p.as_str()),
+            )
+            .await?;
+            Err(AppError::Forbidden(format!(
+                "This token lacks the {} permission for this resource.",
+                p.as_str()
+            )))
         }
     }
 }

@@ -69,7 +69,11 @@ impl From<AuthRow> for TokenAuth {
             (Some(id), Some(username)) => Some(TokenUser {
                 id,
                 username,
-                role: r.role.as_deref().and_then(Role::parse).unwrap_or(Role::User),
+                role: r
+                    .role
+                    .as_deref()
+                    .and_then(Role::parse)
+                    .unwrap_or(Role::User),
                 // A user token whose user row is gone is as good as disabled.
                 disabled: r.disabled.unwrap_or(true),
             }),
@@ -96,7 +100,11 @@ const DEVICE_COLUMNS: &str = "d.uuid, d.fleet_key, d.name, d.group_name, d.tags,
 
 impl Store {
     /// The token stored under `hash` and its user's current rights on `fleet`.
-    pub async fn token_auth(&self, hash: &TokenHash, fleet: &str) -> StoreResult<Option<TokenAuth>> {
+    pub async fn token_auth(
+        &self,
+        hash: &TokenHash,
+        fleet: &str,
+    ) -> StoreResult<Option<TokenAuth>> {
         let row: Option<AuthRow> = on_pool!(self.pool(), |db| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {AUTH_COLUMNS} FROM tokens t LEFT JOIN users u ON u.id = t.user_id \

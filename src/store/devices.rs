@@ -223,7 +223,8 @@ impl Store {
         group: Option<&str>,
         tags: &[String],
     ) -> StoreResult<Vec<Device>> {
-        let mut sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE fleet_key = $1 AND uuid > $2");
+        let mut sql =
+            format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE fleet_key = $1 AND uuid > $2");
         let mut n = 3;
         if group.is_some() {
             sql.push_str(&format!(" AND group_name = ${n}"));
@@ -235,9 +236,14 @@ impl Store {
         }
         sql.push_str(&format!(" ORDER BY uuid LIMIT ${n}"));
         // Tags are validated to [a-z0-9_.:-]; '_' is a LIKE wildcard, so escape it.
-        let patterns: Vec<String> = tags.iter().map(|t| format!("%;{};%", t.replace('_', "\\_"))).collect();
+        let patterns: Vec<String> = tags
+            .iter()
+            .map(|t| format!("%;{};%", t.replace('_', "\\_")))
+            .collect();
         Ok(on_pool!(self.pool(), |db| {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(fleet).bind(after);
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(fleet)
+                .bind(after);
             if let Some(g) = group {
                 q = q.bind(g);
             }

@@ -141,7 +141,13 @@ pub struct TokenFilter {
 impl TokenStatus {
     /// Inverse of [`TokenStatus::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
-        [TokenStatus::Active, TokenStatus::Expired, TokenStatus::Revoked].into_iter().find(|x| x.as_str() == s)
+        [
+            TokenStatus::Active,
+            TokenStatus::Expired,
+            TokenStatus::Revoked,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
     }
 }
 
@@ -248,8 +254,21 @@ impl Store {
     }
 
     /// Tokens matching `filter`, newest first, skipping `offset`, at most `limit`.
-    pub async fn find_tokens(&self, filter: &TokenFilter, offset: i64, limit: i64) -> StoreResult<Vec<TokenRecord>> {
-        let text = format!("%{}%", filter.text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    pub async fn find_tokens(
+        &self,
+        filter: &TokenFilter,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        let text = format!(
+            "%{}%",
+            filter
+                .text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         let now = filter.now;
         let rows: Vec<TokenRow> = on_pool!(self.pool(), |db| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -16,7 +16,10 @@ pub struct UsageBatch {
 impl UsageBatch {
     /// Notes that `token_id` was accepted at `now`.
     pub fn record(&self, token_id: &str, now: i64) {
-        let mut p = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut p = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match p.get_mut(token_id) {
             Some(t) => *t = (*t).max(now),
             None => {
@@ -28,7 +31,10 @@ impl UsageBatch {
     /// Writes everything pending; returns how many tokens were stamped.
     pub async fn flush(&self, store: &Store) -> StoreResult<usize> {
         let batch: Vec<(String, i64)> = {
-            let mut p = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut p = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             p.drain().collect()
         };
         if batch.is_empty() {

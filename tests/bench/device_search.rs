@@ -4,7 +4,6 @@
 //! Run: `cargo bench --bench device_search` (release build). Prints medians and p95s.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connect_tokens::domain::scope::Role;

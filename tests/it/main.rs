@@ -1,7 +1,9 @@
 //! One integration binary: the real server on a loopback port, a fresh database per test.
 
 mod helpers;
+mod openapi;
 
+mod api;
 mod cli;
 mod console;
 mod device_token;

@@ -25,48 +25,108 @@ async fn admin(app: &AppState, bearer: &Bearer) -> AppResult<(Caller, User)> {
         // Still judged first, so a revoked or expired token gets its 401.
         let auth = app.store.token_auth(&bearer.hash, "").await?;
         caller(app, bearer, auth, None).await?;
-        return Err(AppError::Forbidden("Device details tokens cannot manage tokens.".into()));
+        return Err(AppError::Forbidden(
+            "Device details tokens cannot manage tokens.".into(),
+        ));
     }
     let auth = app.store.token_auth(&bearer.hash, "").await?;
-    let user_id = auth.as_ref().and_then(|a| a.user.as_ref()).map(|u| u.id.clone());
+    let user_id = auth
+        .as_ref()
+        .and_then(|a| a.user.as_ref())
+        .map(|u| u.id.clone());
     let who = caller(app, bearer, auth, None).await?;
     if !who.is_admin {
-        return Err(AppError::Forbidden("Only an administrator's user token can manage tokens.".into()));
+        return Err(AppError::Forbidden(
+            "Only an administrator's user token can manage tokens.".into(),
+        ));
     }
-    let user = app.store.user(user_id.as_deref().unwrap_or_default()).await?.ok_or_else(|| AppError::Unauthorized("Invalid token.".into()))?;
+    let user = app
+        .store
+        .user(user_id.as_deref().unwrap_or_default())
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("Invalid token.".into()))?;
     Ok((who, user))
 }
 
 /// `GET /access/api/v1/tokens?type=&status=&q=&limit=&offset=`.
-pub async fn list(State(app): State<AppState>, bearer: Bearer, RawQuery(raw): RawQuery) -> AppResult<Json<serde_json::Value>> {
+pub async fn list(
+    State(app): State<AppState>,
+    bearer: Bearer,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Json<serde_json::Value>> {
     admin(&app, &bearer).await?;
     let now = crate::domain::now();
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|_| AppError::BadRequest("The query string is malformed.".into()))?;
-    let mut filter = TokenFilter { now, ..TokenFilter::default() };
+    let mut filter = TokenFilter {
+        now,
+        ..TokenFilter::default()
+    };
     let (mut limit, mut offset) = (100i64, 0i64);
     for (k, v) in pairs {
         match k.as_str() {
-            "type" => filter.kind = Some(TokenKind::parse(&v).ok_or_else(|| AppError::BadRequest("`type` is user or device_details.".into()))?),
-            "status" => filter.status = Some(TokenStatus::parse(&v).ok_or_else(|| AppError::BadRequest("`status` is active, expired or revoked.".into()))?),
+            "type" => {
+                filter.kind = Some(TokenKind::parse(&v).ok_or_else(|| {
+                    AppError::BadRequest("`type` is user or device_details.".into())
+                })?)
+            }
+            "status" => {
+                filter.status = Some(TokenStatus::parse(&v).ok_or_else(|| {
+                    AppError::BadRequest("`status` is active, expired or revoked.".into())
+                })?)
+            }
             "q" if v.chars().count() <= 100 => filter.text = v,
-            "limit" => limit = v.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| AppError::BadRequest("`limit` must be from 1 to 1000.".into()))?,
-            "offset" => offset = v.parse().ok().filter(|n| (0..=10_000_000).contains(n)).ok_or_else(|| AppError::BadRequest("`offset` must be from 0 to 10000000.".into()))?,
-            other => return Err(AppError::BadRequest(format!("Unknown or invalid query parameter `{other}`."))),
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| AppError::BadRequest("`limit` must be from 1 to 1000.".into()))?
+            }
+            "offset" => {
+                offset = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (0..=10_000_000).contains(n))
+                    .ok_or_else(|| {
+                        AppError::BadRequest("`offset` must be from 0 to 10000000.".into())
+                    })?
+            }
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "Unknown or invalid query parameter `{other}`."
+                )));
+            }
         }
     }
-    let tokens: Vec<TokenJson> = app.store.find_tokens(&filter, offset, limit).await?.iter().map(|t| TokenJson::new(t, now)).collect();
+    let tokens: Vec<TokenJson> = app
+        .store
+        .find_tokens(&filter, offset, limit)
+        .await?
+        .iter()
+        .map(|t| TokenJson::new(t, now))
+        .collect();
     Ok(Json(serde_json::json!({ "tokens": tokens })))
 }
 
 fn token_id(id: &str) -> AppResult<&str> {
-    uuid::Uuid::parse_str(id).map(|_| id).map_err(|_| AppError::NotFound)
+    uuid::Uuid::parse_str(id)
+        .map(|_| id)
+        .map_err(|_| AppError::NotFound)
 }
 
 /// `GET /access/api/v1/tokens/{id}`.
-pub async fn get(State(app): State<AppState>, bearer: Bearer, Path(id): Path<String>) -> AppResult<Json<TokenJson>> {
+pub async fn get(
+    State(app): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> AppResult<Json<TokenJson>> {
     admin(&app, &bearer).await?;
-    let t = app.store.token(token_id(&id)?).await?.ok_or(AppError::NotFound)?;
+    let t = app
+        .store
+        .token(token_id(&id)?)
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(Json(TokenJson::new(&t, crate::domain::now())))
 }
 
@@ -76,7 +136,14 @@ async fn revoke_and_audit(app: &AppState, actor: &User, id: &str, source: &str) 
     if revoked {
         app.store
             .audit(
-                &AuditEvent { actor: actor.username.clone(), action: "token.revoked", token_id: Some(id.to_owned()), source: source.to_owned(), detail: "via API".into(), ..AuditEvent::default() },
+                &AuditEvent {
+                    actor: actor.username.clone(),
+                    action: "token.revoked",
+                    token_id: Some(id.to_owned()),
+                    source: source.to_owned(),
+                    detail: "via API".into(),
+                    ..AuditEvent::default()
+                },
                 now,
             )
             .await?;
@@ -85,9 +152,17 @@ async fn revoke_and_audit(app: &AppState, actor: &User, id: &str, source: &str) 
 }
 
 /// `DELETE /access/api/v1/tokens/{id}`: 204, or 404 when there is no such token.
-pub async fn delete(State(app): State<AppState>, bearer: Bearer, Path(id): Path<String>) -> AppResult<StatusCode> {
+pub async fn delete(
+    State(app): State<AppState>,
+    bearer: Bearer,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
     let (_, user) = admin(&app, &bearer).await?;
-    let t = app.store.token(token_id(&id)?).await?.ok_or(AppError::NotFound)?;
+    let t = app
+        .store
+        .token(token_id(&id)?)
+        .await?
+        .ok_or(AppError::NotFound)?;
     revoke_and_audit(&app, &user, &t.id, &bearer.source).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -101,7 +176,11 @@ pub struct RevokeByValue {
 
 /// `POST /access/api/v1/tokens/revoke`: revokes a leaked token by its value. Always 204: the
 /// answer does not say whether the token existed.
-pub async fn revoke_by_value(State(app): State<AppState>, bearer: Bearer, ApiJson(body): ApiJson<RevokeByValue>) -> AppResult<StatusCode> {
+pub async fn revoke_by_value(
+    State(app): State<AppState>,
+    bearer: Bearer,
+    ApiJson(body): ApiJson<RevokeByValue>,
+) -> AppResult<StatusCode> {
     let (_, user) = admin(&app, &bearer).await?;
     if let Ok((_, hash)) = token::parse(body.token.trim())
         && let Some(t) = app.store.token_by_hash(&hash).await?
@@ -145,34 +224,61 @@ pub enum CreateTarget {
 }
 
 /// `POST /access/api/v1/tokens`: 201 with the token, shown this once (`no-store`).
-pub async fn create(State(app): State<AppState>, bearer: Bearer, ApiJson(body): ApiJson<CreateToken>) -> AppResult<Response> {
+pub async fn create(
+    State(app): State<AppState>,
+    bearer: Bearer,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> AppResult<Response> {
     let (_, user) = admin(&app, &bearer).await?;
     let subject = match (&body.kind, body.target, body.username) {
         (CreateKind::DeviceDetails, Some(CreateTarget::Fleet(f)), None) => SubjectRequest::Fleet(f),
-        (CreateKind::DeviceDetails, Some(CreateTarget::Device(d)), None) => SubjectRequest::Device(d),
+        (CreateKind::DeviceDetails, Some(CreateTarget::Device(d)), None) => {
+            SubjectRequest::Device(d)
+        }
         (CreateKind::DeviceDetails, _, _) => {
             return Err(AppError::Unprocessable("A device_details token needs `target` ({\"fleet\": …} or {\"device\": …}) and no `username`.".into()));
         }
         (CreateKind::User, None, Some(u)) if body.permissions.is_none() => SubjectRequest::User(u),
         (CreateKind::User, _, _) => {
-            return Err(AppError::Unprocessable("A user token needs `username` and takes no `target` or `permissions`.".into()));
+            return Err(AppError::Unprocessable(
+                "A user token needs `username` and takes no `target` or `permissions`.".into(),
+            ));
         }
     };
     let permissions: Permissions = body
         .permissions
         .unwrap_or_default()
         .iter()
-        .map(|p| Permission::parse(p).ok_or_else(|| AppError::Unprocessable(format!("Unknown permission {p:?}: use read, write or delete."))))
+        .map(|p| {
+            Permission::parse(p).ok_or_else(|| {
+                AppError::Unprocessable(format!(
+                    "Unknown permission {p:?}: use read, write or delete."
+                ))
+            })
+        })
         .collect::<Result<_, _>>()?;
-    let request = TokenRequest { description: body.description, expires: body.expires_at, subject, permissions };
-    let now = crate::domain::now();
-    let valid = issuing::validate(&app, &request, now).await?.map_err(|e| AppError::Unprocessable(e.messages().join(" ")))?;
-    let IssueOutcome::Issued(issued) = issuing::issue(&app, Some(&user), valid, None, &bearer.source, now).await? else {
-        return Err(AppError::internal(anyhow::anyhow!("a token without a nonce was replayed")));
+    let request = TokenRequest {
+        description: body.description,
+        expires: body.expires_at,
+        subject,
+        permissions,
     };
-    let mut body = serde_json::to_value(TokenJson::new(&issued.record, now)).map_err(AppError::internal)?;
+    let now = crate::domain::now();
+    let valid = issuing::validate(&app, &request, now)
+        .await?
+        .map_err(|e| AppError::Unprocessable(e.messages().join(" ")))?;
+    let IssueOutcome::Issued(issued) =
+        issuing::issue(&app, Some(&user), valid, None, &bearer.source, now).await?
+    else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "a token without a nonce was replayed"
+        )));
+    };
+    let mut body =
+        serde_json::to_value(TokenJson::new(&issued.record, now)).map_err(AppError::internal)?;
     body["token"] = serde_json::Value::String(issued.plaintext.expose().to_owned());
     let mut res = (StatusCode::CREATED, Json(body)).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }

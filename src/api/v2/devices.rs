@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::api::json::DeviceJson;
 use crate::api::ApiJson;
+use crate::api::json::DeviceJson;
 use crate::auth::bearer::{Bearer, caller, enforce};
 use crate::domain::names;
 use crate::domain::scope::{Permission, Resource};
@@ -31,23 +31,35 @@ pub struct ListQuery {
 pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|_| AppError::BadRequest("The query string is malformed.".into()))?;
-    let mut q = ListQuery { limit: DEFAULT_LIMIT, ..ListQuery::default() };
+    let mut q = ListQuery {
+        limit: DEFAULT_LIMIT,
+        ..ListQuery::default()
+    };
     for (k, v) in pairs {
         match k.as_str() {
             "after" => {
-                q.after = names::normalize_device_uuid(&v)
-                    .ok_or_else(|| AppError::BadRequest("`after` must be a device UUID from a previous page's `next`.".into()))?;
+                q.after = names::normalize_device_uuid(&v).ok_or_else(|| {
+                    AppError::BadRequest(
+                        "`after` must be a device UUID from a previous page's `next`.".into(),
+                    )
+                })?;
             }
             "limit" => {
                 q.limit = v
                     .parse::<i64>()
                     .ok()
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| AppError::BadRequest(format!("`limit` must be a whole number from 1 to {MAX_LIMIT}.")))?;
+                    .ok_or_else(|| {
+                        AppError::BadRequest(format!(
+                            "`limit` must be a whole number from 1 to {MAX_LIMIT}."
+                        ))
+                    })?;
             }
             "group_name" => {
                 if v.chars().count() > 64 {
-                    return Err(AppError::BadRequest("`group_name` can be at most 64 characters.".into()));
+                    return Err(AppError::BadRequest(
+                        "`group_name` can be at most 64 characters.".into(),
+                    ));
                 }
                 q.group = Some(v);
             }
@@ -55,9 +67,14 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
                 if q.tags.len() == 10 {
                     return Err(AppError::BadRequest("At most 10 `tags[]` filters.".into()));
                 }
-                q.tags.push(names::normalize_tag(&v).map_err(AppError::BadRequest)?);
+                q.tags
+                    .push(names::normalize_tag(&v).map_err(AppError::BadRequest)?);
             }
-            other => return Err(AppError::BadRequest(format!("Unknown query parameter `{other}`."))),
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "Unknown query parameter `{other}`."
+                )));
+            }
         }
     }
     Ok(q)
@@ -73,11 +90,24 @@ pub async fn list(
     let q = parse_list_query(raw.as_deref())?;
     let auth = app.store.token_auth(&bearer.hash, &fleet).await?;
     let who = caller(&app, &bearer, auth, Some(&fleet)).await?;
-    enforce(&app, &bearer, &who, Resource { fleet: &fleet, device: None }, Permission::Read).await?;
+    enforce(
+        &app,
+        &bearer,
+        &who,
+        Resource {
+            fleet: &fleet,
+            device: None,
+        },
+        Permission::Read,
+    )
+    .await?;
     if app.store.fleet(&fleet).await?.is_none() {
         return Err(AppError::NotFound);
     }
-    let mut devices = app.store.list_devices(&fleet, &q.after, q.limit + 1, q.group.as_deref(), &q.tags).await?;
+    let mut devices = app
+        .store
+        .list_devices(&fleet, &q.after, q.limit + 1, q.group.as_deref(), &q.tags)
+        .await?;
     let next = if devices.len() as i64 > q.limit {
         devices.truncate(usize::try_from(q.limit).unwrap_or(0));
         devices.last().map(|d| d.uuid.clone())
@@ -85,22 +115,52 @@ pub async fn list(
         None
     };
     let devices: Vec<DeviceJson> = devices.into_iter().map(DeviceJson::from).collect();
-    Ok(Json(serde_json::json!({ "devices": devices, "next": next })))
+    Ok(Json(
+        serde_json::json!({ "devices": devices, "next": next }),
+    ))
 }
 
 /// Loads the caller and the device in one round trip and applies the scope decision.
-async fn authorized_device(app: &AppState, bearer: &Bearer, fleet: &str, uuid: &str, needed: Permission) -> AppResult<Device> {
+async fn authorized_device(
+    app: &AppState,
+    bearer: &Bearer,
+    fleet: &str,
+    uuid: &str,
+    needed: Permission,
+) -> AppResult<Device> {
     let uuid = names::normalize_device_uuid(uuid).ok_or(AppError::NotFound)?;
-    let (auth, device) = match app.store.token_auth_with_device(&bearer.hash, &uuid).await? {
+    let (auth, device) = match app
+        .store
+        .token_auth_with_device(&bearer.hash, &uuid)
+        .await?
+    {
         Some((a, d)) => (Some(a), d),
         None => (None, None),
     };
     // A user's rights are those on the device's fleet; for a device in another fleet than
     // the URL says, the decision below is about the URL's fleet and the lookup fails after.
     let rights_fleet = device.as_ref().map(|d| d.fleet_key.clone());
-    let who = caller(app, bearer, auth, rights_fleet.as_deref().filter(|f| *f == fleet)).await?;
-    enforce(app, bearer, &who, Resource { fleet, device: Some(&uuid) }, needed).await?;
-    device.filter(|d| d.fleet_key == fleet).ok_or(AppError::NotFound)
+    let who = caller(
+        app,
+        bearer,
+        auth,
+        rights_fleet.as_deref().filter(|f| *f == fleet),
+    )
+    .await?;
+    enforce(
+        app,
+        bearer,
+        &who,
+        Resource {
+            fleet,
+            device: Some(&uuid),
+        },
+        needed,
+    )
+    .await?;
+    device
+        .filter(|d| d.fleet_key == fleet)
+        .ok_or(AppError::NotFound)
 }
 
 /// `GET /api/v2/{fleet}/devices/{device_uuid}`.
@@ -128,13 +188,21 @@ impl DevicePatch {
     /// Applies the patch to `d` after checking every value.
     pub fn apply(self, mut d: Device) -> Result<Device, AppError> {
         let bad = |m: &str| AppError::Unprocessable(m.to_owned());
-        if self.name.is_none() && self.description.is_none() && self.group.is_none() && self.tags.is_none() {
-            return Err(AppError::BadRequest("Send at least one of name, description, group, tags.".into()));
+        if self.name.is_none()
+            && self.description.is_none()
+            && self.group.is_none()
+            && self.tags.is_none()
+        {
+            return Err(AppError::BadRequest(
+                "Send at least one of name, description, group, tags.".into(),
+            ));
         }
         if let Some(name) = self.name {
             let name = name.trim();
             if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-                return Err(bad("`name` must be 1–128 characters without control characters."));
+                return Err(bad(
+                    "`name` must be 1–128 characters without control characters.",
+                ));
             }
             d.name = name.to_owned();
         }
@@ -146,7 +214,9 @@ impl DevicePatch {
         }
         if let Some(group) = self.group {
             if group.chars().count() > 64 || group.chars().any(char::is_control) {
-                return Err(bad("`group` can be at most 64 characters without control characters."));
+                return Err(bad(
+                    "`group` can be at most 64 characters without control characters.",
+                ));
             }
             d.group_name = group.trim().to_owned();
         }
@@ -154,7 +224,11 @@ impl DevicePatch {
             if tags.len() > 50 {
                 return Err(bad("A device can have at most 50 tags."));
             }
-            let mut tags = tags.iter().map(|t| names::normalize_tag(t)).collect::<Result<Vec<_>, _>>().map_err(AppError::Unprocessable)?;
+            let mut tags = tags
+                .iter()
+                .map(|t| names::normalize_tag(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(AppError::Unprocessable)?;
             tags.sort();
             tags.dedup();
             d.tags = Device::frame_tags(&tags);
@@ -196,9 +270,30 @@ mod tests {
     #[test]
     fn list_queries() {
         assert_eq!(parse_list_query(None).unwrap().limit, 100);
-        let q = parse_list_query(Some("limit=5&after=D-0000-00AA&group_name=g&tags[]=Edge&tags%5B%5D=lab")).unwrap();
-        assert_eq!(q, ListQuery { after: "d-0000-00aa".into(), limit: 5, group: Some("g".into()), tags: vec!["edge".into(), "lab".into()] });
-        for bad in ["limit=0", "limit=1001", "limit=-1", "limit=1e3", "limit=99999999999999999999", "after=x", "tags[]=a%20b", "sort=name", "limit=%FF"] {
+        let q = parse_list_query(Some(
+            "limit=5&after=D-0000-00AA&group_name=g&tags[]=Edge&tags%5B%5D=lab",
+        ))
+        .unwrap();
+        assert_eq!(
+            q,
+            ListQuery {
+                after: "d-0000-00aa".into(),
+                limit: 5,
+                group: Some("g".into()),
+                tags: vec!["edge".into(), "lab".into()]
+            }
+        );
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=-1",
+            "limit=1e3",
+            "limit=99999999999999999999",
+            "after=x",
+            "tags[]=a%20b",
+            "sort=name",
+            "limit=%FF",
+        ] {
             assert!(parse_list_query(Some(bad)).is_err(), "{bad}");
         }
     }

@@ -14,24 +14,47 @@ fn entry(f: &Fleet, p: Permissions) -> serde_json::Value {
 }
 
 /// `GET /api/v2/fleets`.
-pub async fn list(State(app): State<AppState>, bearer: Bearer) -> AppResult<Json<serde_json::Value>> {
+pub async fn list(
+    State(app): State<AppState>,
+    bearer: Bearer,
+) -> AppResult<Json<serde_json::Value>> {
     let auth = app.store.token_auth(&bearer.hash, "").await?;
-    let user_id = auth.as_ref().and_then(|a| a.user.as_ref()).map(|u| u.id.clone());
+    let user_id = auth
+        .as_ref()
+        .and_then(|a| a.user.as_ref())
+        .map(|u| u.id.clone());
     let who = caller(&app, &bearer, auth, None).await?;
     let visible: Vec<serde_json::Value> = match &who.principal {
-        Principal::User { role: Role::Admin, .. } => {
-            app.store.fleets().await?.iter().map(|f| entry(f, Permissions::ALL)).collect()
-        }
+        Principal::User {
+            role: Role::Admin, ..
+        } => app
+            .store
+            .fleets()
+            .await?
+            .iter()
+            .map(|f| entry(f, Permissions::ALL))
+            .collect(),
         Principal::User { .. } => {
-            let perms = app.store.fleet_permissions(user_id.as_deref().unwrap_or_default()).await?;
+            let perms = app
+                .store
+                .fleet_permissions(user_id.as_deref().unwrap_or_default())
+                .await?;
             app.store
                 .fleets()
                 .await?
                 .iter()
-                .filter_map(|f| perms.get(&f.key).filter(|p| !p.is_empty()).map(|p| entry(f, *p)))
+                .filter_map(|f| {
+                    perms
+                        .get(&f.key)
+                        .filter(|p| !p.is_empty())
+                        .map(|p| entry(f, *p))
+                })
                 .collect()
         }
-        Principal::DeviceToken { target, permissions } => {
+        Principal::DeviceToken {
+            target,
+            permissions,
+        } => {
             let fleet = match target {
                 Target::Fleet(key) => app.store.fleet(key).await?,
                 Target::Device(uuid) => app.store.fleet_of_device(uuid).await?,
