@@ -16,6 +16,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${need_apt[@]}" >/dev/null
 fi
 
+if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+  echo "== installing axe-core for the accessibility checks"
+  npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
+fi
+
 export CARGO_TERM_COLOR=never
 echo "== tests on SQLite (and the browser tests)"
 cargo test --all-targets -- --test-threads=4

@@ -8,8 +8,9 @@
 
   function openPanel(panel, trigger) {
     opener = trigger || null;
+    panel.classList.add("panel-enter");
     panel.hidden = false;
-    if (scrim) scrim.hidden = false;
+    if (scrim) { scrim.classList.add("panel-enter"); scrim.hidden = false; }
     var first = panel.querySelector("input:not([type=hidden]):not([tabindex='-1']), select, textarea, button:not([tabindex='-1'])");
     if (first) first.focus();
   }
@@ -19,6 +20,7 @@
     if (token) {
       // The created view is gone for good: clear the secret and drop the panel.
       token.value = "";
+      token.removeAttribute("value");
       var created = document.getElementById("token-created-panel");
       if (created) created.remove();
     }
@@ -133,7 +135,8 @@
   var copyStatus = document.getElementById("copy-status");
   if (token) {
     token.addEventListener("focus", function () { token.select(); });
-    window.addEventListener("pagehide", function () { token.value = ""; });
+    // Never leave the secret in a page the browser may keep (back/forward cache).
+    window.addEventListener("pagehide", function () { token.value = ""; token.removeAttribute("value"); });
     window.addEventListener("pageshow", function (e) { if (e.persisted) { token.value = ""; location.replace("/settings/account"); } });
   }
   if (token && copy) {

@@ -82,6 +82,8 @@ struct Created {
 /// What only admins get on the Account tab.
 struct AdminPanels {
     open: Open,
+    /// Slide the panel in: only when it is opened, not when the server re-renders it.
+    animate: bool,
     min_date: String,
     max_date: String,
     device: DeviceForm,
@@ -272,6 +274,7 @@ async fn admin_panels(
     };
     Ok(AdminPanels {
         open,
+        animate: false,
         min_date,
         max_date,
         device,
@@ -290,7 +293,8 @@ pub async fn device_panel(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
 ) -> AppResult<Response> {
-    let panels = admin_panels(&app, Open::Device, None, None, None).await?;
+    let mut panels = admin_panels(&app, Open::Device, None, None, None).await?;
+    panels.animate = true;
     page(&app, &admin, StatusCode::OK, Some(panels)).await
 }
 
@@ -299,7 +303,8 @@ pub async fn user_panel(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
 ) -> AppResult<Response> {
-    let panels = admin_panels(&app, Open::User, None, None, None).await?;
+    let mut panels = admin_panels(&app, Open::User, None, None, None).await?;
+    panels.animate = true;
     page(&app, &admin, StatusCode::OK, Some(panels)).await
 }
 

@@ -4,6 +4,7 @@ mod helpers;
 mod openapi;
 
 mod api;
+mod browser;
 mod cli;
 mod console;
 mod device_token;
