@@ -233,12 +233,6 @@ async fn admin_app() -> (TestApp, String, Vec<String>) {
     (app, password, alpha)
 }
 
-fn date_in(days: i64) -> String {
-    connect_tokens::domain::expiry::format_date(
-        time::OffsetDateTime::now_utc().date() + time::Duration::days(days),
-    )
-}
-
 #[tokio::test]
 async fn generate_a_device_token_with_javascript_copy_it_and_never_see_it_again() {
     let (app, password, alpha) = admin_app().await;
