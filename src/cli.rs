@@ -55,6 +55,12 @@ pub enum Command {
         /// The CSV file.
         file: PathBuf,
     },
+    /// Exit 0 when the server at --url answers its liveness check (for container HEALTHCHECKs).
+    Healthcheck {
+        /// Liveness URL (plain HTTP).
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
 }
 
 /// `serve` options.
@@ -125,6 +131,9 @@ impl Global {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Healthcheck { url } = &cli.command {
+        return healthcheck(url).await;
+    }
     let store = Store::connect(&cli.global.url()?)
         .await
         .context("cannot open the database")?;
@@ -138,6 +147,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             expires,
         }) => admin_token(store, username, description, expires).await,
         Command::ImportDevices { file } => crate::import::import_csv_file(&store, &file).await,
+        Command::Healthcheck { .. } => unreachable!("handled before the database is opened"),
     }
 }
 
@@ -163,6 +173,28 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(store, config);
     crate::serve(listener, state).await?;
     Ok(())
+}
+
+/// A minimal HTTP/1.0 GET: the runtime image has no curl.
+async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let io = async {
+        let mut stream = tokio::net::TcpStream::connect(authority).await?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").as_bytes()).await?;
+        let mut head = vec![0u8; 64];
+        let n = stream.read(&mut head).await?;
+        head.truncate(n);
+        Ok::<_, std::io::Error>(head)
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(3), io).await.context("timed out")??;
+    let status = String::from_utf8_lossy(&head);
+    if status.starts_with("HTTP/1.0 200") || status.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        bail!("unhealthy: {}", status.lines().next().unwrap_or(""))
+    }
 }
 
 /// Prints a line on standard output; a closed stdout must not bring the server down.
