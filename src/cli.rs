@@ -179,16 +179,22 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
 async fn healthcheck(url: &str) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").context("only http:// URLs")?;
-    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
     let io = async {
         let mut stream = tokio::net::TcpStream::connect(authority).await?;
-        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").as_bytes()).await?;
+        stream
+            .write_all(format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").as_bytes())
+            .await?;
         let mut head = vec![0u8; 64];
         let n = stream.read(&mut head).await?;
         head.truncate(n);
         Ok::<_, std::io::Error>(head)
     };
-    let head = tokio::time::timeout(std::time::Duration::from_secs(3), io).await.context("timed out")??;
+    let head = tokio::time::timeout(std::time::Duration::from_secs(3), io)
+        .await
+        .context("timed out")??;
     let status = String::from_utf8_lossy(&head);
     if status.starts_with("HTTP/1.0 200") || status.starts_with("HTTP/1.1 200") {
         Ok(())

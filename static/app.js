@@ -48,7 +48,13 @@
   document.addEventListener("keydown", function (e) {
     var open = document.querySelector(".panel:not([hidden])");
     if (!open) return;
-    if (e.key === "Escape") { e.preventDefault(); closePanels(); return; }
+    if (e.key === "Escape") {
+      e.preventDefault();
+      var away = open.querySelector("[data-close-to]");
+      if (away) { location.assign(away.getAttribute("data-close-to")); return; }
+      closePanels();
+      return;
+    }
     if (e.key === "Tab") {
       // Keep focus inside the open panel.
       var items = Array.prototype.filter.call(

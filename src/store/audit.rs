@@ -1,6 +1,6 @@
 //! The audit log. Entries name actors, Token IDs and targets: never a secret.
 
-use super::{Store, StoreResult, on_pool};
+use super::{Store, StoreResult, like_escape, on_pool};
 
 /// One audit entry to record.
 #[derive(Debug, Clone, Default)]
@@ -96,11 +96,31 @@ impl Store {
 
     /// Newest entries first.
     pub async fn audit_entries(&self, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        self.find_audit("", "", i64::MAX, limit).await
+    }
+
+    /// Entries older than `before` (an id), newest first, whose action starts with `action`
+    /// and whose actor, target or Token ID contains `text` (case-insensitive).
+    pub async fn find_audit(
+        &self,
+        action: &str,
+        text: &str,
+        before: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let action = format!("{}%", like_escape(action));
+        let text = format!("%{}%", like_escape(&text.to_lowercase()));
         Ok(on_pool!(self.pool(), |db| {
             sqlx::query_as(
                 "SELECT id, at, actor, action, token_id, target, source, detail FROM audit_events \
-                 ORDER BY id DESC LIMIT $1",
+                 WHERE id < $1 AND action LIKE $2 ESCAPE '\\' \
+                   AND ($3 = '%%' OR LOWER(actor) LIKE $3 ESCAPE '\\' OR LOWER(target) LIKE $3 ESCAPE '\\' \
+                        OR LOWER(COALESCE(token_id, '')) LIKE $3 ESCAPE '\\') \
+                 ORDER BY id DESC LIMIT $4",
             )
+            .bind(before)
+            .bind(&action)
+            .bind(&text)
             .bind(limit)
             .fetch_all(db)
             .await?

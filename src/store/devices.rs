@@ -288,7 +288,7 @@ impl Store {
     pub async fn device_counts(&self, active_since: i64) -> StoreResult<(i64, i64)> {
         Ok(on_pool!(self.pool(), |db| {
             sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_keepalive >= $1 THEN 1 ELSE 0 END), 0) FROM devices",
+                "SELECT (SELECT COUNT(*) FROM devices), (SELECT COUNT(*) FROM devices WHERE last_keepalive >= $1)",
             )
             .bind(active_since)
             .fetch_one(db)

@@ -68,6 +68,13 @@ pub enum StoreError {
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Escapes `\\`, `%` and `_` for a `LIKE … ESCAPE '\\'` pattern.
+pub(crate) fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// Turns a unique-constraint violation into [`StoreError::Conflict`] with `what`.
 pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {

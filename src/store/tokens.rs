@@ -1,6 +1,6 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
-use super::{Store, StoreResult, conflict_as, on_pool};
+use super::{Store, StoreResult, conflict_as, like_escape, on_pool};
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{TokenHash, TokenKind};
 
@@ -260,15 +260,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<TokenRecord>> {
-        let text = format!(
-            "%{}%",
-            filter
-                .text
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let text = format!("%{}%", like_escape(&filter.text.to_lowercase()));
         let now = filter.now;
         let rows: Vec<TokenRow> = on_pool!(self.pool(), |db| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -304,6 +296,27 @@ impl Store {
             .fetch_one(db)
             .await?
         }))
+    }
+
+    /// Active tokens that stop working by `until`, soonest first.
+    pub async fn expiring_tokens(
+        &self,
+        now: i64,
+        until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        let rows: Vec<TokenRow> = on_pool!(self.pool(), |db| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{TOKEN_SELECT} WHERE t.revoked_at IS NULL AND t.expires_at > $1 AND t.expires_at <= $2 \
+                 ORDER BY t.expires_at, t.id LIMIT $3"
+            )))
+            .bind(now)
+            .bind(until)
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        });
+        Ok(rows.into_iter().map(TokenRecord::from).collect())
     }
 
     /// Revokes a token; false when it does not exist or was revoked already.

@@ -177,38 +177,6 @@ impl Store {
         Ok(())
     }
 
-    /// Changes a user's role.
-    pub async fn set_role(&self, user_id: &str, role: Role) -> StoreResult<()> {
-        on_pool!(self.pool(), |db| {
-            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
-                .bind(role.as_str())
-                .bind(user_id)
-                .execute(db)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Disables or enables a user; disabling also ends their sessions.
-    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> StoreResult<()> {
-        on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
-            sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
-                .bind(disabled)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            if disabled {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// A user's current per-fleet permissions.
     pub async fn fleet_permissions(
         &self,
@@ -258,5 +226,78 @@ impl Store {
             }
         });
         Ok(())
+    }
+
+    /// Every grant: `(user_id, fleet_key, permissions)`, for the users list.
+    pub async fn all_fleet_permissions(&self) -> StoreResult<Vec<(String, String, Permissions)>> {
+        let rows: Vec<(String, String, i64)> = on_pool!(self.pool(), |db| {
+            sqlx::query_as("SELECT user_id, fleet_key, permissions FROM user_fleet_permissions ORDER BY fleet_key")
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(u, f, p)| (u, f, Permissions::from_bits(p)))
+            .collect())
+    }
+
+    /// Replaces a user's password hash and ends their sessions.
+    pub async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
+        on_pool!(self.pool(), |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Changes the role or the disabled flag of a user unless that would leave no enabled admin.
+    /// Returns false (and changes nothing) when it would. Disabling also ends the user's
+    /// sessions. One transaction, so two admins demoting each other at once cannot both win.
+    pub async fn change_user_guarded(
+        &self,
+        user_id: &str,
+        role: Role,
+        disabled: bool,
+    ) -> StoreResult<bool> {
+        Ok(on_pool!(self.pool(), |db| {
+            let mut tx = db.begin().await?;
+            // Take the write lock first (SQLite) / lock the admins' rows (PostgreSQL).
+            sqlx::query("UPDATE users SET role = role WHERE role = 'admin'")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE users SET role = $1, disabled = $2 WHERE id = $3")
+                .bind(role.as_str())
+                .bind(disabled)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            let admins: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND NOT disabled",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if admins == 0 {
+                tx.rollback().await?;
+                false
+            } else {
+                if disabled {
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                true
+            }
+        }))
     }
 }

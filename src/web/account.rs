@@ -109,6 +109,7 @@ impl AdminPanels {
 #[template(path = "settings/account.html")]
 struct AccountPage {
     chrome: Chrome,
+    expiring: Vec<super::dashboard::Expiring>,
     account: Account,
     devices_total: i64,
     devices_active: i64,
@@ -247,6 +248,11 @@ async fn page(
     render(
         status,
         &AccountPage {
+            expiring: if user.user.is_admin() {
+                super::dashboard::expiring_soon(app).await?
+            } else {
+                Vec::new()
+            },
             chrome: Chrome::new(user, "settings", "account"),
             account,
             devices_total: total,

@@ -1,14 +1,40 @@
-//! Dashboard: counts at a glance.
+//! Dashboard: counts at a glance and the tokens about to expire.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{Chrome, render};
+use super::tokens::SOON_SECS;
+use super::{Chrome, render, view};
 use crate::AppState;
 use crate::auth::session::CurrentUser;
 use crate::error::AppResult;
+
+/// A token expiring within 7 days.
+pub struct Expiring {
+    id: String,
+    description: String,
+    subject: String,
+    expires: String,
+}
+
+/// Active tokens that expire within 7 days (at most 20), for the dashboard and Account banner.
+pub async fn expiring_soon(app: &AppState) -> AppResult<Vec<Expiring>> {
+    let now = crate::domain::now();
+    Ok(app
+        .store
+        .expiring_tokens(now, now + SOON_SECS, 20)
+        .await?
+        .into_iter()
+        .map(|t| Expiring {
+            subject: t.subject(),
+            expires: view::expiry_date(t.expires_at),
+            id: t.id,
+            description: t.description,
+        })
+        .collect())
+}
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -18,6 +44,7 @@ struct DashboardPage {
     devices_total: i64,
     devices_active: i64,
     active_tokens: i64,
+    expiring: Vec<Expiring>,
 }
 
 /// `GET /dashboard`.
@@ -26,6 +53,11 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<R
     let fleets = app.store.fleets().await?.len();
     let (devices_total, devices_active) = app.store.device_counts(now - 86_400).await?;
     let active_tokens = app.store.count_active_tokens(now).await?;
+    let expiring = if user.user.is_admin() {
+        expiring_soon(&app).await?
+    } else {
+        Vec::new()
+    };
     render(
         StatusCode::OK,
         &DashboardPage {
@@ -34,6 +66,7 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<R
             devices_total,
             devices_active,
             active_tokens,
+            expiring,
         },
     )
 }

@@ -2,9 +2,12 @@
 //! `static/app.js` only enhances them.
 
 pub mod account;
+pub mod audit;
 pub mod dashboard;
+pub mod devices;
 pub mod login;
 pub mod tokens;
+pub mod users;
 pub mod view;
 
 use askama::Template;
@@ -40,6 +43,16 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/settings/access-tokens/{id}/revoke",
             get(tokens::confirm_revoke).post(tokens::revoke),
         )
+        .route("/settings/users", get(users::list).post(users::create))
+        .route("/settings/users/{id}", get(users::edit))
+        .route(
+            "/settings/users/{id}/permissions",
+            post(users::save_permissions),
+        )
+        .route("/settings/users/{id}/account", post(users::account_action))
+        .route("/settings/audit", get(audit::list))
+        .route("/devices/fleets", post(devices::create_fleet))
+        .route("/devices/register", post(devices::register))
         .route_layer(from_fn(require_admin));
     let signed_in = Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
@@ -49,6 +62,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(|| async { Redirect::to("/settings/account") }),
         )
         .route("/settings/account", get(account::show))
+        .route("/devices", get(devices::list))
+        .route("/devices/{uuid}", get(devices::detail))
         .route("/logout", post(login::logout))
         .merge(admin)
         .route_layer(from_fn(require_user));

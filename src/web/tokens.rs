@@ -1,18 +1,25 @@
-//! General Settings → Access Tokens: every token of the account, and revocation with a
-//! confirmation step.
+//! General Settings → Access Tokens: every token of the account with filters and pagination,
+//! tokens expiring within 7 days highlighted, and revocation with a confirmation step.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 
 use super::{Chrome, render, view};
 use crate::AppState;
 use crate::auth::ClientAddr;
 use crate::auth::session::AdminUser;
+use crate::domain::token::TokenKind;
 use crate::error::{AppError, AppResult};
 use crate::store::audit::AuditEvent;
-use crate::store::tokens::TokenRecord;
+use crate::store::tokens::{TokenFilter, TokenRecord, TokenStatus};
+
+/// Rows per page.
+const PAGE: i64 = 50;
+/// "Expiring soon" horizon.
+pub const SOON_SECS: i64 = 7 * 86_400;
 
 /// One row of the list.
 struct Row {
@@ -25,11 +32,14 @@ struct Row {
     created: String,
     created_by: String,
     expires: String,
+    expiring_soon: bool,
     last_used: String,
+    last_used_exact: String,
     status: &'static str,
 }
 
 fn row(t: &TokenRecord, now: i64) -> Row {
+    let status = t.status(now);
     Row {
         id: t.id.clone(),
         kind: t.kind.label(),
@@ -47,11 +57,24 @@ fn row(t: &TokenRecord, now: i64) -> Row {
             .clone()
             .unwrap_or_else(|| "command line".into()),
         expires: view::expiry_date(t.expires_at),
+        expiring_soon: status == TokenStatus::Active && t.expires_at - now <= SOON_SECS,
         last_used: t
             .last_used_at
             .map_or_else(|| "never".into(), |ts| view::relative(ts, now)),
-        status: t.status(now).as_str(),
+        last_used_exact: t.last_used_at.map(view::datetime).unwrap_or_default(),
+        status: status.as_str(),
     }
+}
+
+/// Filters and page of the list, as in the query string.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    status: String,
+    #[serde(rename = "type")]
+    kind: String,
+    q: String,
+    page: u32,
 }
 
 #[derive(Template)]
@@ -59,25 +82,78 @@ fn row(t: &TokenRecord, now: i64) -> Row {
 struct ListPage {
     chrome: Chrome,
     rows: Vec<Row>,
+    status: String,
+    kind: String,
+    q: String,
+    page: u32,
+    prev_link: String,
+    next_link: String,
 }
 
-/// `GET /settings/access-tokens`: the newest 200 tokens.
-pub async fn list(State(app): State<AppState>, AdminUser(admin): AdminUser) -> AppResult<Response> {
+fn link(status: &str, kind: &str, q: &str, page: u32) -> String {
+    let query = serde_urlencoded::to_string([
+        ("status", status),
+        ("type", kind),
+        ("q", q),
+        ("page", &page.to_string()),
+    ])
+    .unwrap_or_default();
+    format!("/settings/access-tokens?{query}")
+}
+
+/// `GET /settings/access-tokens?status=&type=&q=&page=`.
+pub async fn list(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
     let now = crate::domain::now();
-    let rows = app
+    let status = match q.status.as_str() {
+        "" => None,
+        s => Some(
+            TokenStatus::parse(s).ok_or_else(|| AppError::BadRequest("Unknown status.".into()))?,
+        ),
+    };
+    let kind = match q.kind.as_str() {
+        "" => None,
+        k => Some(TokenKind::parse(k).ok_or_else(|| AppError::BadRequest("Unknown type.".into()))?),
+    };
+    if q.q.chars().count() > 100 || q.page > 100_000 {
+        return Err(AppError::BadRequest(
+            "The search text or page number is too large.".into(),
+        ));
+    }
+    let filter = TokenFilter {
+        kind,
+        status,
+        text: q.q.trim().to_owned(),
+        now,
+    };
+    let mut tokens = app
         .store
-        .tokens(200)
-        .await?
-        .iter()
-        .map(|t| row(t, now))
-        .collect();
-    render(
-        StatusCode::OK,
-        &ListPage {
-            chrome: Chrome::new(&admin, "settings", "tokens"),
-            rows,
+        .find_tokens(&filter, i64::from(q.page) * PAGE, PAGE + 1)
+        .await?;
+    let more = tokens.len() as i64 > PAGE;
+    tokens.truncate(PAGE as usize);
+    let page = ListPage {
+        chrome: Chrome::new(&admin, "settings", "tokens"),
+        rows: tokens.iter().map(|t| row(t, now)).collect(),
+        prev_link: if q.page > 0 {
+            link(&q.status, &q.kind, &q.q, q.page - 1)
+        } else {
+            String::new()
         },
-    )
+        next_link: if more {
+            link(&q.status, &q.kind, &q.q, q.page + 1)
+        } else {
+            String::new()
+        },
+        status: q.status,
+        kind: q.kind,
+        q: q.q,
+        page: q.page,
+    };
+    render(StatusCode::OK, &page)
 }
 
 #[derive(Template)]

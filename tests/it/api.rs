@@ -459,6 +459,7 @@ async fn malformed_mistyped_expired_revoked_and_query_string_tokens_get_401() {
 async fn a_non_admin_users_token_follows_their_rights_at_request_time() {
     let app = spawn_app().await;
     let (alpha, _) = app.seed_fleets().await;
+    app.create_user("root", Role::Admin).await;
     app.create_user("ulla", Role::User).await;
     let user = app.store.user_by_username("ulla").await.unwrap().unwrap();
     let tok = make_token(&app, None, Permissions::NONE, Some("ulla"), in_days(3)).await;
@@ -528,7 +529,12 @@ async fn a_non_admin_users_token_follows_their_rights_at_request_time() {
         StatusCode::NOT_FOUND
     );
     // Promote: everything; then token management is open to them.
-    app.store.set_role(&user.id, Role::Admin).await.unwrap();
+    assert!(
+        app.store
+            .change_user_guarded(&user.id, Role::Admin, false)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         call(&app, Method::GET, &dev, &tok, None).await.status,
         StatusCode::OK
@@ -539,7 +545,12 @@ async fn a_non_admin_users_token_follows_their_rights_at_request_time() {
             .status,
         StatusCode::OK
     );
-    app.store.set_role(&user.id, Role::User).await.unwrap();
+    assert!(
+        app.store
+            .change_user_guarded(&user.id, Role::User, false)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         call(&app, Method::GET, "/access/api/v1/tokens", &tok, None)
             .await
@@ -547,7 +558,12 @@ async fn a_non_admin_users_token_follows_their_rights_at_request_time() {
         StatusCode::FORBIDDEN
     );
     // Disable: the token dies at once.
-    app.store.set_disabled(&user.id, true).await.unwrap();
+    assert!(
+        app.store
+            .change_user_guarded(&user.id, Role::User, true)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         call(&app, Method::GET, "/api/v2/fleets", &tok, None)
             .await
