@@ -563,3 +563,58 @@ async fn revoke_from_the_access_tokens_tab() {
     c.find(".status-revoked").await;
     assert_eq!(api().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn every_other_screen_passes_axe_and_is_photographed() {
+    let (app, password, alpha) = admin_app().await;
+    app.create_user("field-tech", Role::User).await;
+    let tech = app
+        .store
+        .user_by_username("field-tech")
+        .await
+        .unwrap()
+        .unwrap();
+    app.store
+        .set_fleet_permissions(
+            &tech.id,
+            "alpha",
+            connect_tokens::domain::scope::Permissions::from_bits(3),
+        )
+        .await
+        .unwrap();
+    let c = chrome(true).await;
+    c.sign_in(&app, "admin", &password).await;
+    let screens = [
+        ("dashboard", "/dashboard".to_owned()),
+        ("devices", "/devices?fleet=alpha".to_owned()),
+        ("device", format!("/devices/{}", alpha[0])),
+        ("user-permissions", "/settings/users".to_owned()),
+        ("user-edit", format!("/settings/users/{}", tech.id)),
+        ("audit-log", "/settings/audit".to_owned()),
+        (
+            "user-token-panel",
+            "/settings/account/user-token".to_owned(),
+        ),
+        ("not-found", "/nowhere".to_owned()),
+    ];
+    for (name, path) in screens {
+        c.goto(&app, &path).await;
+        c.find("main").await;
+        c.settle().await;
+        c.axe(name).await;
+        c.screenshot(name).await;
+    }
+    // The edit panel closes with Escape back to the list.
+    c.goto(&app, &format!("/settings/users/{}", tech.id)).await;
+    c.find("#user-edit-panel").await;
+    c.press(fantoccini::key::Key::Escape).await;
+    let mut path = String::new();
+    for _ in 0..50 {
+        path = c.client.current_url().await.unwrap().path().to_owned();
+        if path == "/settings/users" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(path, "/settings/users");
+}

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod openapi;
+mod screens;
 
 mod api;
 mod browser;
