@@ -31,9 +31,9 @@ fn run(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::
     child.wait_with_output().unwrap()
 }
 
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
     stdout_lines: Vec<String>,
 }
 
@@ -51,6 +51,17 @@ fn serve(
     rust_log: &str,
     stderr_file: Option<&std::path::Path>,
 ) -> Server {
+    serve_on(data_dir, None, extra, rust_log, stderr_file)
+}
+
+/// Starts `serve` on port 0, on `database_url` (PostgreSQL) or the data dir's SQLite file.
+pub fn serve_on(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    extra: &[&str],
+    rust_log: &str,
+    stderr_file: Option<&std::path::Path>,
+) -> Server {
     let stderr = match stderr_file {
         Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
         None => Stdio::null(),
@@ -62,6 +73,7 @@ fn serve(
         .args(extra)
         .env("RUST_LOG", rust_log)
         .env_remove("DATABASE_URL")
+        .envs(database_url.map(|u| ("DATABASE_URL", u)))
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -87,7 +99,7 @@ fn serve(
     panic!("server exited early: {:?}", server.stdout_lines);
 }
 
-fn browser(base: &str) -> Browser {
+pub fn browser(base: &str) -> Browser {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

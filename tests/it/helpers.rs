@@ -63,7 +63,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 }
 
 /// A new, empty database on the PostgreSQL server at `base`; returns its URL.
-async fn fresh_postgres(base: &str) -> String {
+pub async fn fresh_postgres(base: &str) -> String {
     use sqlx::Connection;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(base).await.expect("postgres");

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod openapi;
+mod scale;
 mod screens;
 
 mod api;
