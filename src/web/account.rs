@@ -386,18 +386,7 @@ pub async fn device_submit(
             let panels = admin_panels(&app, Open::Device, Some(form), None, None).await?;
             page(&app, &admin, StatusCode::UNPROCESSABLE_ENTITY, Some(panels)).await
         }
-        Ok(valid) => {
-            let outcome = issuing::issue(
-                &app,
-                Some(&admin.user),
-                valid,
-                Some(&input.nonce),
-                &source,
-                now,
-            )
-            .await?;
-            created_or_replayed(&app, &admin, outcome).await
-        }
+        Ok(valid) => issue_and_show(&app, &admin, valid, &input.nonce, &source, now).await,
     }
 }
 
@@ -440,18 +429,7 @@ pub async fn user_submit(
             let panels = admin_panels(&app, Open::User, None, Some(form), None).await?;
             page(&app, &admin, StatusCode::UNPROCESSABLE_ENTITY, Some(panels)).await
         }
-        Ok(valid) => {
-            let outcome = issuing::issue(
-                &app,
-                Some(&admin.user),
-                valid,
-                Some(&input.nonce),
-                &source,
-                now,
-            )
-            .await?;
-            created_or_replayed(&app, &admin, outcome).await
-        }
+        Ok(valid) => issue_and_show(&app, &admin, valid, &input.nonce, &source, now).await,
     }
 }
 
@@ -462,12 +440,17 @@ struct ReplayedPage {
     token_id: String,
 }
 
-async fn created_or_replayed(
+/// Issues the token of a valid form and shows it once — or, for a replayed nonce, which token
+/// the form made before.
+async fn issue_and_show(
     app: &AppState,
     admin: &CurrentUser,
-    outcome: IssueOutcome,
+    valid: issuing::ValidRequest,
+    nonce: &str,
+    source: &str,
+    now: i64,
 ) -> AppResult<Response> {
-    match outcome {
+    match issuing::issue(app, Some(&admin.user), valid, Some(nonce), source, now).await? {
         IssueOutcome::Issued(issued) => {
             let r = &issued.record;
             let created = Created {

@@ -265,6 +265,30 @@ async fn audit(
     Ok(())
 }
 
+/// Re-renders the page with the admin's input kept and an error at the fleet or device form.
+async fn refuse(
+    app: &AppState,
+    admin: &CurrentUser,
+    f: AdminForms,
+    fleet_error: String,
+    device_error: String,
+) -> AppResult<Response> {
+    let q = ListQuery {
+        fleet: f.fleet.clone(),
+        ..ListQuery::default()
+    };
+    page(
+        app,
+        admin,
+        q,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        f,
+        fleet_error,
+        device_error,
+    )
+    .await
+}
+
 /// `POST /devices/fleets`: creates a fleet.
 pub async fn create_fleet(
     State(app): State<AppState>,
@@ -284,39 +308,22 @@ pub async fn create_fleet(
         None
     };
     if let Some(e) = problem {
-        return page(
-            &app,
-            &admin,
-            ListQuery::default(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            f,
-            e,
-            String::new(),
-        )
-        .await;
+        return refuse(&app, &admin, f, e, String::new()).await;
     }
-    match app
-        .store
-        .create_fleet(
-            &Fleet {
-                key: key.clone(),
-                name,
-                description: f.description.trim().to_owned(),
-            },
-            crate::domain::now(),
-        )
-        .await
-    {
+    let fleet = Fleet {
+        key: key.clone(),
+        name,
+        description: f.description.trim().to_owned(),
+    };
+    match app.store.create_fleet(&fleet, crate::domain::now()).await {
         Ok(()) => {
             audit(&app, &admin, "fleet.created", key.clone(), source).await?;
             Ok(Redirect::to(&format!("/devices?fleet={key}")).into_response())
         }
         Err(StoreError::Conflict(_)) => {
-            page(
+            refuse(
                 &app,
                 &admin,
-                ListQuery::default(),
-                StatusCode::UNPROCESSABLE_ENTITY,
                 f,
                 format!("A fleet with key {key} exists already."),
                 String::new(),
@@ -344,34 +351,11 @@ pub async fn register(
     ]);
     let device = match crate::import::parse_row(&record, crate::domain::now()) {
         Ok(d) => d,
-        Err(e) => {
-            return page(
-                &app,
-                &admin,
-                ListQuery {
-                    fleet: f.fleet.clone(),
-                    ..ListQuery::default()
-                },
-                StatusCode::UNPROCESSABLE_ENTITY,
-                f,
-                String::new(),
-                e,
-            )
-            .await;
-        }
+        Err(e) => return refuse(&app, &admin, f, String::new(), e).await,
     };
     if app.store.fleet(&device.fleet_key).await?.is_none() {
         let e = format!("There is no fleet {:?}.", device.fleet_key);
-        return page(
-            &app,
-            &admin,
-            ListQuery::default(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            f,
-            String::new(),
-            e,
-        )
-        .await;
+        return refuse(&app, &admin, f, String::new(), e).await;
     }
     match app
         .store
@@ -391,19 +375,7 @@ pub async fn register(
         }
         Err(StoreError::Conflict(_)) => {
             let e = format!("A device {} exists already.", device.uuid);
-            page(
-                &app,
-                &admin,
-                ListQuery {
-                    fleet: f.fleet.clone(),
-                    ..ListQuery::default()
-                },
-                StatusCode::UNPROCESSABLE_ENTITY,
-                f,
-                String::new(),
-                e,
-            )
-            .await
+            refuse(&app, &admin, f, String::new(), e).await
         }
         Err(e) => Err(e.into()),
     }

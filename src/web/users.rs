@@ -44,6 +44,16 @@ pub struct NewUserInput {
     password: String,
 }
 
+impl NewUserInput {
+    /// An empty form, offering the least-privileged role.
+    fn blank() -> Self {
+        NewUserInput {
+            role: "user".into(),
+            ..NewUserInput::default()
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "settings/users.html")]
 struct UsersPage {
@@ -125,10 +135,7 @@ pub async fn list(State(app): State<AppState>, AdminUser(admin): AdminUser) -> A
         &app,
         &admin,
         StatusCode::OK,
-        NewUserInput {
-            role: "user".into(),
-            ..NewUserInput::default()
-        },
+        NewUserInput::blank(),
         String::new(),
         None,
     )
@@ -221,10 +228,7 @@ pub async fn create(
                 &app,
                 &admin,
                 StatusCode::OK,
-                NewUserInput {
-                    role: "user".into(),
-                    ..NewUserInput::default()
-                },
+                NewUserInput::blank(),
                 String::new(),
                 shown,
             )
@@ -296,10 +300,7 @@ async fn edit_page(
     let page = UsersPage {
         chrome: Chrome::new(admin, "settings", "users"),
         rows: user_rows(app).await?,
-        form: NewUserInput {
-            role: "user".into(),
-            ..NewUserInput::default()
-        },
+        form: NewUserInput::blank(),
         error: String::new(),
         created: None,
         edit: Some(EditPanel {

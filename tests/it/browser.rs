@@ -530,6 +530,7 @@ async fn revoke_from_the_access_tokens_tab() {
     let c = chrome(true).await;
     c.sign_in(&app, "admin", &password).await;
     c.goto(&app, "/settings/account/device-token").await;
+    c.settle().await;
     c.find("#dt-description")
         .await
         .send_keys("short-lived")
