@@ -29,6 +29,9 @@ pub struct Global {
     /// Database: `postgres://…` for PostgreSQL; default is the SQLite file in --data-dir.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Largest number of PostgreSQL connections this instance keeps open.
+    #[arg(long, env = "CONNECT_TOKENS_DB_POOL_SIZE", global = true, default_value_t = crate::store::DEFAULT_PG_POOL, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
     /// Directory of the embedded SQLite database.
     #[arg(
         long,
@@ -134,7 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Healthcheck { url } = &cli.command {
         return healthcheck(url).await;
     }
-    let store = Store::connect(&cli.global.url()?)
+    let store = Store::connect_with(&cli.global.url()?, cli.global.db_pool_size)
         .await
         .context("cannot open the database")?;
     match cli.command {

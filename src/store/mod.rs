@@ -25,6 +25,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+/// Default size of an instance's PostgreSQL connection pool.
+pub const DEFAULT_PG_POOL: u32 = 16;
+
 /// The configured database.
 #[derive(Clone, Debug)]
 pub enum Pool {
@@ -88,10 +91,16 @@ pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreEr
 impl Store {
     /// Connects to `database_url` (`sqlite:` file or `postgres:`) and runs the migrations.
     pub async fn connect(database_url: &str) -> StoreResult<Store> {
+        Store::connect_with(database_url, DEFAULT_PG_POOL).await
+    }
+
+    /// [`Store::connect`] with up to `pg_pool` PostgreSQL connections (SQLite keeps 8: its
+    /// writes are serialised anyway).
+    pub async fn connect_with(database_url: &str, pg_pool: u32) -> StoreResult<Store> {
         let pool =
             if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
                 let pool = PgPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(pg_pool)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect(database_url)
                     .await?;

@@ -16,8 +16,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app, tokens_in};
 
+/// One browser at a time: Chromium is heavy for a 2-core machine, and timing-sensitive steps
+/// (animations, debounced search) must not starve.
+static ONE_BROWSER: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+
 /// A chromedriver process and one Chromium session.
 struct Chrome {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     client: Client,
     driver: Child,
     driver_url: String,
@@ -41,6 +47,7 @@ fn free_port() -> u16 {
 }
 
 async fn chrome(javascript: bool) -> Chrome {
+    let turn = ONE_BROWSER.lock().await;
     let port = free_port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -84,6 +91,7 @@ async fn chrome(javascript: bool) -> Chrome {
                 );
                 client.set_window_size(1280 + dw, 800 + dh).await.unwrap();
                 return Chrome {
+                    _turn: turn,
                     client,
                     driver,
                     driver_url,
@@ -605,6 +613,28 @@ async fn every_other_screen_passes_axe_and_is_photographed() {
         c.axe(name).await;
         c.screenshot(name).await;
     }
+    // Readable at 1024×768 too.
+    c.client.set_window_size(1024, 768).await.unwrap();
+    let (dh, dw) = {
+        let v = c.js("return [window.outerHeight - window.innerHeight, window.outerWidth - window.innerWidth]").await;
+        (
+            v[0].as_u64().unwrap_or(0) as u32,
+            v[1].as_u64().unwrap_or(0) as u32,
+        )
+    };
+    c.client.set_window_size(1024 + dw, 768 + dh).await.unwrap();
+    c.goto(&app, "/settings/account/device-token").await;
+    c.settle().await;
+    let overflow = c
+        .js("return document.documentElement.scrollWidth > window.innerWidth")
+        .await;
+    assert_eq!(
+        overflow,
+        json!(false),
+        "no horizontal scrolling at 1024×768"
+    );
+    c.screenshot("panel-1024x768").await;
+    c.axe("panel at 1024×768").await;
     // The edit panel closes with Escape back to the list.
     c.goto(&app, &format!("/settings/users/{}", tech.id)).await;
     c.find("#user-edit-panel").await;

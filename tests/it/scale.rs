@@ -42,7 +42,10 @@ impl Drop for Cluster {
 async fn cluster(url: &str) -> Cluster {
     let dir = temp_dir("scale");
     let (d1, d2, u1, u2) = (dir.clone(), dir.clone(), url.to_owned(), url.to_owned());
-    let a = std::thread::spawn(move || serve_on(&d1, Some(&u1), &[], "warn", None));
+    // A with a small pool (the flag is real), B with the default.
+    let a = std::thread::spawn(move || {
+        serve_on(&d1, Some(&u1), &["--db-pool-size", "4"], "warn", None)
+    });
     let b = std::thread::spawn(move || serve_on(&d2, Some(&u2), &[], "warn", None));
     let (a, b) = (
         a.join().expect("instance A started"),
