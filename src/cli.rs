@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// Served over HTTPS (directly or behind a TLS proxy): `Secure` + `__Host-` cookies and HSTS.
     #[arg(long, env = "CONNECT_TOKENS_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Behind a trusted reverse proxy: take the client address for audit and throttling from
+    /// the last X-Forwarded-For entry (never set this when clients reach the server directly).
+    #[arg(long, env = "CONNECT_TOKENS_TRUSTED_PROXY")]
+    pub trusted_proxy: bool,
     /// Longest token lifetime an admin may choose, in days.
     #[arg(long, env = "CONNECT_TOKENS_MAX_TOKEN_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
     pub max_token_days: i64,
@@ -158,6 +162,7 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         secure_cookies: args.secure_cookies,
         max_token_days: args.max_token_days,
+        trusted_proxy: args.trusted_proxy,
         ..Config::default()
     };
     if args.demo {

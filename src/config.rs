@@ -19,6 +19,8 @@ pub struct Config {
     pub login_max_failures_per_source: i64,
     /// Throttle window, seconds.
     pub login_window_secs: i64,
+    /// A trusted reverse proxy appends the client's address to `X-Forwarded-For`.
+    pub trusted_proxy: bool,
     /// Seconds between two writes of tokens' `last_used_at` (the most it lags behind).
     pub usage_flush_secs: u64,
 }
@@ -34,6 +36,7 @@ impl Default for Config {
             login_max_failures_per_source: 20,
             login_window_secs: 15 * 60,
             usage_flush_secs: 10,
+            trusted_proxy: false,
         }
     }
 }

@@ -54,7 +54,7 @@ pub fn app(state: AppState) -> Router {
     let secure = state.config.secure_cookies;
     let router = Router::new()
         .merge(web::router(state.clone()))
-        .merge(api::router(state.clone()))
+        .merge(api::router())
         .fallback(not_found)
         .with_state(state);
     layers::wrap(router, secure)

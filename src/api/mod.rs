@@ -21,7 +21,7 @@ use crate::layers::json_errors;
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Routes of the API.
-pub fn router(_state: AppState) -> Router<AppState> {
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -11,20 +11,50 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-/// The peer address of the request, for audit and throttling.
+use crate::AppState;
+
+/// The client's address, for audit and throttling: the TCP peer, or — only when the operator
+/// says a trusted reverse proxy is in front (`--trusted-proxy`) — the last `X-Forwarded-For`
+/// entry, which that proxy appended.
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl ClientAddr {
+    fn from_parts(parts: &Parts, trust_proxy: bool) -> Self {
+        let forwarded = trust_proxy
+            .then(|| {
+                parts
+                    .headers
+                    .get("x-forwarded-for")?
+                    .to_str()
+                    .ok()?
+                    .rsplit(',')
+                    .next()?
+                    .trim()
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+            })
+            .flatten();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        ClientAddr(
+            forwarded
+                .or(peer)
+                .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+        )
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr::from_parts(parts, state.config.trusted_proxy))
     }
 }
 

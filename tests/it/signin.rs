@@ -320,3 +320,31 @@ async fn secure_mode_uses_host_prefixed_secure_cookies_and_hsts() {
     );
     assert!(r.header("strict-transport-security").contains("max-age="));
 }
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_unless_a_trusted_proxy_is_configured() {
+    use reqwest::Method;
+    for trusted in [false, true] {
+        let app = crate::helpers::spawn_app_with(connect_tokens::Config {
+            trusted_proxy: trusted,
+            ..Default::default()
+        })
+        .await;
+        let b = app.browser();
+        let csrf = hidden(&b.get("/login").await.body, "csrf");
+        let form: &[(&str, &str)] = &[
+            ("csrf", &csrf),
+            ("username", "nobody"),
+            ("password", "wrong-password-123"),
+        ];
+        b.request(
+            Method::POST,
+            "/login",
+            Some(form),
+            &[("x-forwarded-for", "203.0.113.9, 198.51.100.7")],
+        )
+        .await;
+        let source = app.store.audit_entries(1).await.unwrap()[0].source.clone();
+        assert_eq!(source, if trusted { "198.51.100.7" } else { "127.0.0.1" });
+    }
+}
