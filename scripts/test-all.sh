@@ -23,7 +23,7 @@ fi
 
 export CARGO_TERM_COLOR=never
 echo "== tests on SQLite (and the browser tests)"
-cargo test --all-targets -- --test-threads=4
+cargo test -- --test-threads=4
 
 echo "== integration tests on PostgreSQL"
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)

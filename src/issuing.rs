@@ -105,6 +105,8 @@ pub async fn validate(
             let key = key.trim();
             if key.is_empty() {
                 errors.target = Some("Choose a fleet.".into());
+            } else if names::validate_fleet_key(key).is_err() {
+                errors.target = Some("That is not a fleet key.".into());
             } else if app.store.fleet(key).await?.is_none() {
                 errors.target = Some(format!("There is no fleet {key:?}."));
             }

@@ -25,6 +25,7 @@ static ONE_BROWSER: std::sync::LazyLock<tokio::sync::Mutex<()>> =
 struct Chrome {
     _turn: tokio::sync::MutexGuard<'static, ()>,
     client: Client,
+    session: String,
     driver: Child,
     driver_url: String,
     profile: PathBuf,
@@ -32,6 +33,21 @@ struct Chrome {
 
 impl Drop for Chrome {
     fn drop(&mut self) {
+        // Ask chromedriver to end the session, which quits Chromium — also when the test failed
+        // half-way (Drop cannot await, so a blocking request).
+        use std::io::{Read, Write};
+        let addr = self.driver_url.trim_start_matches("http://").to_owned();
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let req = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if s.write_all(req.as_bytes()).is_ok() {
+                // The answer is one small packet: its arrival means Chromium has quit.
+                let _ = s.read(&mut [0u8; 4096]);
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -90,8 +106,10 @@ async fn chrome(javascript: bool) -> Chrome {
                     inner[1].as_u64().unwrap_or(0) as u32,
                 );
                 client.set_window_size(1280 + dw, 800 + dh).await.unwrap();
+                let session = client.session_id().await.unwrap().unwrap_or_default();
                 return Chrome {
                     _turn: turn,
+                    session,
                     client,
                     driver,
                     driver_url,
@@ -167,7 +185,8 @@ impl Chrome {
             .click()
             .await
             .unwrap();
-        self.find("main h1").await;
+        // The sidebar exists only on signed-in pages (the sign-in page has a main h1 too).
+        self.find("nav.sidebar").await;
         assert!(
             self.client
                 .current_url()
