@@ -1,4 +1,6 @@
 -- Times are unix seconds (UTC). Permission sets are bit masks: read=1, write=2, delete=4.
+-- Tables keyed by text are WITHOUT ROWID: a look-up by key is one B-tree search, not two
+-- (index, then table) — the API's hot path reads tokens, devices, users and grants by key.
 CREATE TABLE account (
     id            INTEGER PRIMARY KEY CHECK (id = 1),
     name          TEXT    NOT NULL,
@@ -11,7 +13,7 @@ CREATE TABLE fleets (
     name         TEXT    NOT NULL,
     description  TEXT    NOT NULL DEFAULT '',
     created_at   INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE devices (
     uuid            TEXT    PRIMARY KEY,
@@ -26,7 +28,7 @@ CREATE TABLE devices (
     agent_version   TEXT    NOT NULL DEFAULT '',
     last_keepalive  INTEGER,
     registered_at   INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX devices_by_fleet ON devices (fleet_key, uuid);
 CREATE INDEX devices_by_name ON devices (name_lower, uuid);
 
@@ -40,19 +42,20 @@ CREATE TABLE users (
     disabled       BOOLEAN NOT NULL DEFAULT FALSE,
     last_login     INTEGER,
     created_at     INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE user_fleet_permissions (
     user_id      TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     fleet_key    TEXT    NOT NULL REFERENCES fleets(key) ON DELETE CASCADE,
     permissions  INTEGER NOT NULL,
     PRIMARY KEY (user_id, fleet_key)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE tokens (
-    id             TEXT    PRIMARY KEY,
+    -- keyed by the hash: every API request finds its token in one search
+    token_hash     TEXT    PRIMARY KEY,
+    id             TEXT    NOT NULL UNIQUE,
     kind           TEXT    NOT NULL CHECK (kind IN ('user', 'device_details')),
-    token_hash     TEXT    NOT NULL UNIQUE,
     hint           TEXT    NOT NULL,
     description    TEXT    NOT NULL,
     user_id        TEXT    REFERENCES users(id) ON DELETE CASCADE,
@@ -68,7 +71,7 @@ CREATE TABLE tokens (
     form_nonce     TEXT    UNIQUE,
     CHECK ((kind = 'user' AND user_id IS NOT NULL)
         OR (kind = 'device_details' AND (target_fleet IS NULL) <> (target_device IS NULL)))
-);
+) WITHOUT ROWID;
 CREATE INDEX tokens_by_created ON tokens (created_at, id);
 
 CREATE TABLE sessions (
@@ -76,7 +79,7 @@ CREATE TABLE sessions (
     user_id       TEXT    NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     created_at    INTEGER NOT NULL,
     last_seen_at  INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX sessions_by_user ON sessions (user_id);
 
 CREATE TABLE audit_events (

@@ -49,9 +49,9 @@ pub fn router() -> Router<AppState> {
         .layer(from_fn(json_errors))
 }
 
-/// `GET /readyz`: 200 when the database answers, 503 otherwise.
+/// `GET /readyz`: 200 when the database answers with the expected schema, 503 otherwise.
 async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
-    if app.store.ping().await {
+    if app.store.schema_ready().await {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")

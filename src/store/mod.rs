@@ -37,6 +37,32 @@ pub enum Pool {
     Postgres(PgPool),
 }
 
+/// The migrations compiled into this binary for each backend's dialect.
+trait Migrated {
+    fn migrator() -> sqlx::migrate::Migrator;
+
+    /// Version of the newest one.
+    fn newest_migration(&self) -> i64 {
+        Self::migrator()
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl Migrated for SqlitePool {
+    fn migrator() -> sqlx::migrate::Migrator {
+        sqlx::migrate!("migrations/sqlite")
+    }
+}
+
+impl Migrated for PgPool {
+    fn migrator() -> sqlx::migrate::Migrator {
+        sqlx::migrate!("migrations/postgres")
+    }
+}
+
 /// Runs `$body` with `$db` bound to the configured pool (or an open transaction of it).
 macro_rules! on_pool {
     ($pool:expr, |$db:ident| $body:expr) => {
@@ -106,7 +132,7 @@ impl Store {
                     .await?;
                 // The migrator holds a PostgreSQL advisory lock, so instances starting together
                 // apply each migration once.
-                sqlx::migrate!("migrations/postgres").run(&pool).await?;
+                PgPool::migrator().run(&pool).await?;
                 Pool::Postgres(pool)
             } else {
                 let opts = SqliteConnectOptions::from_str(database_url)?
@@ -119,7 +145,7 @@ impl Store {
                     .max_connections(8)
                     .connect_with(opts)
                     .await?;
-                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                SqlitePool::migrator().run(&pool).await?;
                 Pool::Sqlite(pool)
             };
         Ok(Store { pool })
@@ -129,14 +155,19 @@ impl Store {
         &self.pool
     }
 
-    /// Whether the database answers (for `/readyz`).
-    pub async fn ping(&self) -> bool {
-        let r: Result<i64, _> = on_pool!(&self.pool, |db| {
-            sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
-                .fetch_one(db)
-                .await
+    /// Whether the database answers with the schema this binary expects (for `/readyz`): the
+    /// newest applied migration is read from the database, so a reachable server with a missing,
+    /// unreadable or older schema is not ready.
+    pub async fn schema_ready(&self) -> bool {
+        let (applied, expected): (Result<Option<i64>, _>, i64) = on_pool!(&self.pool, |db| {
+            (
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(db)
+                    .await,
+                db.newest_migration(),
+            )
         });
-        r.is_ok()
+        matches!(applied, Ok(Some(v)) if v >= expected)
     }
 
     /// Closes the pool.
