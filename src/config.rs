@@ -1,7 +1,5 @@
 //! Runtime settings shared by every subcommand.
 
-use std::path::PathBuf;
-
 /// Settings the server needs at run time.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -44,9 +42,4 @@ impl Default for Config {
 /// The SQLite URL of the embedded database in `data_dir`.
 pub fn sqlite_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("connect-tokens.db").display())
-}
-
-/// Default data directory: `./data`.
-pub fn default_data_dir() -> PathBuf {
-    PathBuf::from("data")
 }

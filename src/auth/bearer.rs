@@ -124,22 +124,19 @@ pub async fn caller(
     let Some(auth) = auth else {
         return Err(unauthorized("Invalid token."));
     };
-    let reason = if auth.revoked {
-        Some("revoked")
+    // (audit detail, client message) of a refusal.
+    let refusal = if auth.revoked {
+        Some(("revoked", "This token was revoked."))
     } else if crate::domain::expiry::is_expired(auth.expires_at, now) {
-        Some("expired")
+        Some(("expired", "This token has expired."))
     } else if auth.kind == TokenKind::User && auth.user.as_ref().is_none_or(|u| u.disabled) {
-        Some("user disabled")
+        Some(("user disabled", "The user of this token is disabled."))
     } else {
         None
     };
-    if let Some(reason) = reason {
-        refuse(app, bearer, &auth.token_id, reason).await?;
-        return Err(unauthorized(match reason {
-            "revoked" => "This token was revoked.",
-            "expired" => "This token has expired.",
-            _ => "The user of this token is disabled.",
-        }));
+    if let Some((detail, message)) = refusal {
+        refuse(app, bearer, &auth.token_id, detail).await?;
+        return Err(unauthorized(message));
     }
     app.usage.record(&auth.token_id, now);
     let (principal, username, is_admin) = match (auth.kind, auth.user) {

@@ -92,11 +92,20 @@ impl From<AuthRow> for TokenAuth {
     }
 }
 
-const AUTH_COLUMNS: &str = "t.id AS token_id, t.kind, t.target_fleet, t.target_device, t.permissions, t.expires_at, \
-     t.revoked_at, t.user_id, u.username, u.role, u.disabled, p.permissions AS fleet_permissions";
+// Column lists as macros so each statement is one string literal, built at compile time.
+macro_rules! auth_columns {
+    () => {
+        "t.id AS token_id, t.kind, t.target_fleet, t.target_device, t.permissions, t.expires_at, \
+     t.revoked_at, t.user_id, u.username, u.role, u.disabled, p.permissions AS fleet_permissions"
+    };
+}
 
-const DEVICE_COLUMNS: &str = "d.uuid, d.fleet_key, d.name, d.group_name, d.tags, d.description, d.ip, d.agent_version, \
-     d.last_keepalive, d.registered_at";
+macro_rules! device_columns {
+    () => {
+        "d.uuid, d.fleet_key, d.name, d.group_name, d.tags, d.description, d.ip, d.agent_version, \
+     d.last_keepalive, d.registered_at"
+    };
+}
 
 impl Store {
     /// The token stored under `hash` and its user's current rights on `fleet`.
@@ -106,11 +115,13 @@ impl Store {
         fleet: &str,
     ) -> StoreResult<Option<TokenAuth>> {
         let row: Option<AuthRow> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {AUTH_COLUMNS} FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
+            sqlx::query_as(concat!(
+                "SELECT ",
+                auth_columns!(),
+                " FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
                  LEFT JOIN user_fleet_permissions p ON p.user_id = t.user_id AND p.fleet_key = $2 \
                  WHERE t.token_hash = $1"
-            )))
+            ))
             .bind(hash.as_str())
             .bind(fleet)
             .fetch_optional(db)
@@ -141,13 +152,17 @@ impl Store {
             registered_at: Option<i64>,
         }
         let row: Option<Row> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {AUTH_COLUMNS}, {DEVICE_COLUMNS} FROM tokens t \
+            sqlx::query_as(concat!(
+                "SELECT ",
+                auth_columns!(),
+                ", ",
+                device_columns!(),
+                " FROM tokens t \
                  LEFT JOIN devices d ON d.uuid = $2 \
                  LEFT JOIN users u ON u.id = t.user_id \
                  LEFT JOIN user_fleet_permissions p ON p.user_id = t.user_id AND p.fleet_key = d.fleet_key \
                  WHERE t.token_hash = $1"
-            )))
+            ))
             .bind(hash.as_str())
             .bind(uuid)
             .fetch_optional(db)

@@ -37,19 +37,23 @@ impl Store {
             created_at: i64,
             last_seen_at: i64,
         }
-        let cols = USER_COLUMNS
-            .split(", ")
-            .map(|c| format!("u.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let row: Option<Row> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        // Every page request runs this: the statement text is built once.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let cols = USER_COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
                 "SELECT {cols}, s.created_at, s.last_seen_at FROM sessions s \
                  JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND NOT u.disabled"
-            )))
-            .bind(id_hash)
-            .fetch_optional(db)
-            .await?
+            )
+        });
+        let row: Option<Row> = on_pool!(self.pool(), |db| {
+            sqlx::query_as(sqlx::AssertSqlSafe(SQL.as_str()))
+                .bind(id_hash)
+                .fetch_optional(db)
+                .await?
         });
         Ok(row.map(|r| SessionRecord {
             user: r.user.into(),

@@ -6,12 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use connect_tokens::domain::scope::{Permissions, Role, Target};
+use connect_tokens::Store;
+use connect_tokens::domain::scope::{Permissions, Target};
 use connect_tokens::domain::token::{self, TokenKind};
 use connect_tokens::store::devices::Device;
 use connect_tokens::store::tokens::NewToken;
-use connect_tokens::store::users::NewUser;
-use connect_tokens::{AppState, Config, Store};
 
 const DEVICES: usize = 1_000_000;
 const TOKENS: usize = 100_000;
@@ -20,6 +19,8 @@ const ROUNDS: usize = 60;
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
+
+mod common;
 
 #[tokio::main]
 async fn main() {
@@ -81,68 +82,11 @@ async fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let hash = connect_tokens::auth::password::hash("bench-password-123".into())
-        .await
-        .unwrap();
-    store
-        .create_user(
-            &NewUser {
-                username: "bench",
-                email: "",
-                display_name: "",
-                role: Role::Admin,
-                password_hash: &hash,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(connect_tokens::serve(
-        listener,
-        AppState::new(store.clone(), Config::default()),
-    ));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = client.get(format!("{base}/login")).send().await.unwrap();
-    let login_cookie = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let html = page.text().await.unwrap();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let res = client
-        .post(format!("{base}/login"))
-        .header("cookie", &login_cookie)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "bench"),
-            ("password", "bench-password-123"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let session = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-
+    let common::Console {
+        base,
+        client,
+        session,
+    } = common::console(&store).await;
     println!("\npage (signed-in admin, {ROUNDS} rounds)                          median      p95");
     let pages = [
         "/settings/access-tokens",

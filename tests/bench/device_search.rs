@@ -6,9 +6,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use connect_tokens::domain::scope::Role;
-use connect_tokens::store::users::NewUser;
-use connect_tokens::{AppState, Config, Store};
+use connect_tokens::Store;
 
 const DEVICES: usize = 100_000;
 const ROUNDS: usize = 200;
@@ -21,6 +19,8 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
+
+mod common;
 
 #[tokio::main]
 async fn main() {
@@ -88,69 +88,11 @@ async fn main() {
         );
     }
 
-    // Through HTTP: signed-in admin, real router and middleware.
-    let password = "bench-password-123".to_owned();
-    let hash = connect_tokens::auth::password::hash(password.clone())
-        .await
-        .unwrap();
-    store
-        .create_user(
-            &NewUser {
-                username: "bench",
-                email: "",
-                display_name: "",
-                role: Role::Admin,
-                password_hash: &hash,
-            },
-            connect_tokens::domain::now(),
-        )
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(connect_tokens::serve(
-        listener,
-        AppState::new(store.clone(), Config::default()),
-    ));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login_page = client.get(format!("{base}/login")).send().await.unwrap();
-    let login_cookie = login_page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let html = login_page.text().await.unwrap();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let res = client
-        .post(format!("{base}/login"))
-        .header("cookie", &login_cookie)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "bench"),
-            ("password", password.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let session = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let common::Console {
+        base,
+        client,
+        session,
+    } = common::console(&store).await;
     println!("\nGET /settings/account/device-search?q=… over HTTP, {ROUNDS} rounds per query:");
     let mut all = Vec::new();
     for q in queries {
