@@ -130,19 +130,25 @@ fn check_nonce(n: &str) -> AppResult<()> {
     }
 }
 
-fn today(app: &AppState) -> (time::Date, String, String, String) {
+/// The date picker's bounds and default today, as `YYYY-MM-DD`.
+struct DateBounds {
+    min: String,
+    max: String,
+    default: String,
+}
+
+fn date_bounds(app: &AppState) -> DateBounds {
     let today = expiry::today(time::OffsetDateTime::now_utc());
     let max = app.config.max_token_days;
-    (
-        today,
-        expiry::format_date(today + time::Duration::days(1)),
-        expiry::format_date(expiry::latest_date(today, max)),
-        expiry::format_date(expiry::default_date(today, max)),
-    )
+    DateBounds {
+        min: expiry::format_date(today + time::Duration::days(1)),
+        max: expiry::format_date(expiry::latest_date(today, max)),
+        default: expiry::format_date(expiry::default_date(today, max)),
+    }
 }
 
 async fn fresh_device_form(app: &AppState) -> AppResult<DeviceForm> {
-    let (_, _, _, default) = today(app);
+    let default = date_bounds(app).default;
     let mut f = DeviceForm {
         nonce: nonce(),
         expires: default,
@@ -155,7 +161,7 @@ async fn fresh_device_form(app: &AppState) -> AppResult<DeviceForm> {
 }
 
 async fn fresh_user_form(app: &AppState) -> AppResult<UserForm> {
-    let (_, _, _, default) = today(app);
+    let default = date_bounds(app).default;
     let mut f = UserForm {
         nonce: nonce(),
         expires: default,
@@ -269,7 +275,11 @@ async fn admin_panels(
     user: Option<UserForm>,
     created: Option<Created>,
 ) -> AppResult<AdminPanels> {
-    let (_, min_date, max_date, _) = today(app);
+    let DateBounds {
+        min: min_date,
+        max: max_date,
+        ..
+    } = date_bounds(app);
     let device = match device {
         Some(d) => d,
         None => fresh_device_form(app).await?,
