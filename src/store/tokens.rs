@@ -253,7 +253,8 @@ impl Store {
         self.find_tokens(&TokenFilter::default(), 0, limit).await
     }
 
-    /// Tokens matching `filter`, newest first, skipping `offset`, at most `limit`.
+    /// Tokens matching `filter`, newest first, skipping `offset`, at most `limit`. (Both sort keys
+    /// descending, so `tokens_by_created` is read backwards with no sort step.)
     pub async fn find_tokens(
         &self,
         filter: &TokenFilter,
@@ -272,7 +273,7 @@ impl Store {
                  AND ($4 = '%%' OR LOWER(t.description) LIKE $4 ESCAPE '\\' OR LOWER(t.id) LIKE $4 ESCAPE '\\' \
                       OR LOWER(COALESCE(u.username, '')) LIKE $4 ESCAPE '\\' \
                       OR LOWER(COALESCE(t.target_fleet, t.target_device, '')) LIKE $4 ESCAPE '\\') \
-                 ORDER BY t.created_at DESC, t.id LIMIT $5 OFFSET $6"
+                 ORDER BY t.created_at DESC, t.id DESC LIMIT $5 OFFSET $6"
             )))
             .bind(filter.kind.map_or("", TokenKind::as_str))
             .bind(filter.status.map_or("", TokenStatus::as_str))
