@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Chrome, render, view};
+use super::{Chrome, audit, render, view};
 use crate::AppState;
 use crate::auth::ClientAddr;
 use crate::auth::session::{AdminUser, CurrentUser};
@@ -16,7 +16,6 @@ use crate::domain::names;
 use crate::domain::scope::{Decision, Permission, Principal, Resource};
 use crate::error::{AppError, AppResult};
 use crate::store::StoreError;
-use crate::store::audit::AuditEvent;
 use crate::store::devices::Device;
 use crate::store::fleets::Fleet;
 
@@ -243,28 +242,6 @@ pub async fn detail(
     render(StatusCode::OK, &page)
 }
 
-async fn audit(
-    app: &AppState,
-    admin: &CurrentUser,
-    action: &'static str,
-    target: String,
-    source: String,
-) -> AppResult<()> {
-    app.store
-        .audit(
-            &AuditEvent {
-                actor: admin.user.username.clone(),
-                action,
-                target,
-                source,
-                ..AuditEvent::default()
-            },
-            crate::domain::now(),
-        )
-        .await?;
-    Ok(())
-}
-
 /// Re-renders the page with the admin's input kept and an error at the fleet or device form.
 async fn refuse(
     app: &AppState,
@@ -317,7 +294,15 @@ pub async fn create_fleet(
     };
     match app.store.create_fleet(&fleet, crate::domain::now()).await {
         Ok(()) => {
-            audit(&app, &admin, "fleet.created", key.clone(), source).await?;
+            audit(
+                &app,
+                &admin.user,
+                "fleet.created",
+                &key,
+                &source,
+                String::new(),
+            )
+            .await?;
             Ok(Redirect::to(&format!("/devices?fleet={key}")).into_response())
         }
         Err(StoreError::Conflict(_)) => {
@@ -365,10 +350,11 @@ pub async fn register(
         Ok(()) => {
             audit(
                 &app,
-                &admin,
+                &admin.user,
                 "device.registered",
-                device.uuid.clone(),
-                source,
+                &device.uuid,
+                &source,
+                String::new(),
             )
             .await?;
             Ok(Redirect::to(&format!("/devices/{}", device.uuid)).into_response())

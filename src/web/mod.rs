@@ -22,6 +22,8 @@ use crate::auth::csrf::csrf_guard;
 use crate::auth::session::{CurrentUser, load_session, require_admin, require_user};
 use crate::error::AppResult;
 use crate::layers::html_errors;
+use crate::store::audit::AuditEvent;
+use crate::store::users::User;
 
 /// Routes of the console.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -95,6 +97,31 @@ async fn static_file(body: &'static str, content_type: &'static str) -> Response
         body,
     )
         .into_response()
+}
+
+/// Records what a signed-in user did in the console (never a secret).
+pub(crate) async fn audit(
+    app: &AppState,
+    actor: &User,
+    action: &'static str,
+    target: &str,
+    source: &str,
+    detail: String,
+) -> AppResult<()> {
+    app.store
+        .audit(
+            &AuditEvent {
+                actor: actor.username.clone(),
+                action,
+                target: target.to_owned(),
+                source: source.to_owned(),
+                detail,
+                ..AuditEvent::default()
+            },
+            crate::domain::now(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// The one way pages are rendered.

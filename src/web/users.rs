@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Chrome, render, view};
+use super::{Chrome, audit, render, view};
 use crate::AppState;
 use crate::auth::session::{AdminUser, CurrentUser};
 use crate::auth::{ClientAddr, password};
@@ -19,7 +19,6 @@ use crate::domain::scope::{Permission, Permissions, Role};
 use crate::domain::token::random_base62;
 use crate::error::{AppError, AppResult};
 use crate::store::StoreError;
-use crate::store::audit::AuditEvent;
 use crate::store::users::{NewUser, User};
 
 struct UserRow {
@@ -140,30 +139,6 @@ pub async fn list(State(app): State<AppState>, AdminUser(admin): AdminUser) -> A
         None,
     )
     .await
-}
-
-async fn audit(
-    app: &AppState,
-    actor: &User,
-    action: &'static str,
-    target: &str,
-    source: &str,
-    detail: String,
-) -> AppResult<()> {
-    app.store
-        .audit(
-            &AuditEvent {
-                actor: actor.username.clone(),
-                action,
-                target: target.to_owned(),
-                source: source.to_owned(),
-                detail,
-                ..AuditEvent::default()
-            },
-            crate::domain::now(),
-        )
-        .await?;
-    Ok(())
 }
 
 /// `POST /settings/users`: creates a user; an empty password generates one, shown once.
