@@ -18,6 +18,10 @@ pub mod layers;
 pub mod store;
 pub mod web;
 
+/// The allocator of every binary that links this crate (server, CLI, tests, benchmarks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -5,12 +5,13 @@
 //! the stored token (revoked, expired, disabled user) and the scope decision together.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use super::ClientAddr;
+use super::client_ip;
 use crate::AppState;
 use crate::domain::scope::{Decision, Permission, Principal, Resource};
 use crate::domain::token::{self, TokenHash, TokenKind};
@@ -25,8 +26,16 @@ pub struct Bearer {
     pub kind: TokenKind,
     /// Hash to look up.
     pub hash: TokenHash,
-    /// Caller's address, for the audit log.
-    pub source: String,
+    /// Caller's address, formatted only when something is audited.
+    ip: Option<IpAddr>,
+}
+
+impl Bearer {
+    /// The caller's address as the audit log records it.
+    pub fn source(&self) -> String {
+        self.ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
 }
 
 fn unauthorized(message: &str) -> AppError {
@@ -70,10 +79,8 @@ impl FromRequestParts<AppState> for Bearer {
             .ok_or_else(|| unauthorized("Use Authorization: Bearer <token>."))?
             .trim();
         let (kind, hash) = token::parse(presented).map_err(|_| unauthorized("Invalid token."))?;
-        let ClientAddr(source) = ClientAddr::from_request_parts(parts, state)
-            .await
-            .unwrap_or_else(|e| match e {});
-        Ok(Bearer { kind, hash, source })
+        let ip = client_ip(parts, state.config.trusted_proxy);
+        Ok(Bearer { kind, hash, ip })
     }
 }
 
@@ -103,7 +110,7 @@ async fn refuse(
                 action: "token.refused",
                 token_id: Some(token_id.to_owned()),
                 target: String::new(),
-                source: bearer.source.clone(),
+                source: bearer.source(),
                 detail: detail.to_owned(),
             },
             crate::domain::now(),

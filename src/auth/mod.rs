@@ -6,7 +6,7 @@ pub mod password;
 pub mod session;
 pub mod throttle;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -21,30 +21,34 @@ pub struct ClientAddr(pub String);
 
 impl ClientAddr {
     fn from_parts(parts: &Parts, trust_proxy: bool) -> Self {
-        let forwarded = trust_proxy
-            .then(|| {
-                parts
-                    .headers
-                    .get("x-forwarded-for")?
-                    .to_str()
-                    .ok()?
-                    .rsplit(',')
-                    .next()?
-                    .trim()
-                    .parse::<std::net::IpAddr>()
-                    .ok()
-            })
-            .flatten();
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
         ClientAddr(
-            forwarded
-                .or(peer)
-                .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+            client_ip(parts, trust_proxy).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
         )
     }
+}
+
+/// The address [`ClientAddr`] names, unformatted (the API formats it only for the audit log).
+pub(crate) fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<IpAddr> {
+    let forwarded = trust_proxy
+        .then(|| {
+            parts
+                .headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()?
+                .rsplit(',')
+                .next()?
+                .trim()
+                .parse::<IpAddr>()
+                .ok()
+        })
+        .flatten();
+    forwarded.or_else(|| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    })
 }
 
 impl FromRequestParts<AppState> for ClientAddr {

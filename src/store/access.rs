@@ -42,7 +42,6 @@ pub struct TokenUser {
     pub disabled: bool,
 }
 
-#[derive(sqlx::FromRow)]
 struct AuthRow {
     token_id: String,
     kind: String,
@@ -56,6 +55,76 @@ struct AuthRow {
     role: Option<String>,
     disabled: Option<bool>,
     fleet_permissions: Option<i64>,
+}
+
+/// Rows are read by position, in the order of [`auth_columns!`] then [`device_columns!`]:
+/// the hot path of every API request skips sqlx's per-column name look-up.
+trait Positional<'r>: sqlx::Row {
+    fn at<T>(&'r self, i: usize) -> Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, Self::Database> + sqlx::Type<Self::Database>;
+}
+
+impl<'r, R: sqlx::Row> Positional<'r> for R
+where
+    usize: sqlx::ColumnIndex<R>,
+{
+    fn at<T>(&'r self, i: usize) -> Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, Self::Database> + sqlx::Type<Self::Database>,
+    {
+        self.try_get(i)
+    }
+}
+
+impl AuthRow {
+    /// The [`auth_columns!`] of `row`, which start at column 0.
+    fn read<'r, R>(row: &'r R) -> Result<AuthRow, sqlx::Error>
+    where
+        R: Positional<'r>,
+        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(AuthRow {
+            token_id: row.at(0)?,
+            kind: row.at(1)?,
+            target_fleet: row.at(2)?,
+            target_device: row.at(3)?,
+            permissions: row.at(4)?,
+            expires_at: row.at(5)?,
+            revoked_at: row.at(6)?,
+            user_id: row.at(7)?,
+            username: row.at(8)?,
+            role: row.at(9)?,
+            disabled: row.at(10)?,
+            fleet_permissions: row.at(11)?,
+        })
+    }
+
+    /// The device of [`device_columns!`] after the auth columns, if the join found one.
+    fn read_device<'r, R>(row: &'r R) -> Result<Option<Device>, sqlx::Error>
+    where
+        R: Positional<'r>,
+        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        let Some(uuid) = row.at::<Option<String>>(12)? else {
+            return Ok(None);
+        };
+        Ok(Some(Device {
+            uuid,
+            fleet_key: row.at(13)?,
+            name: row.at(14)?,
+            group_name: row.at(15)?,
+            tags: row.at(16)?,
+            description: row.at(17)?,
+            ip: row.at(18)?,
+            agent_version: row.at(19)?,
+            last_keepalive: row.at(20)?,
+            registered_at: row.at(21)?,
+        }))
+    }
 }
 
 impl From<AuthRow> for TokenAuth {
@@ -115,7 +184,7 @@ impl Store {
         fleet: &str,
     ) -> StoreResult<Option<TokenAuth>> {
         let row: Option<AuthRow> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(concat!(
+            sqlx::query(concat!(
                 "SELECT ",
                 auth_columns!(),
                 " FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
@@ -126,6 +195,9 @@ impl Store {
             .bind(fleet)
             .fetch_optional(db)
             .await?
+            .as_ref()
+            .map(AuthRow::read)
+            .transpose()?
         });
         Ok(row.map(TokenAuth::from))
     }
@@ -136,23 +208,8 @@ impl Store {
         hash: &TokenHash,
         uuid: &str,
     ) -> StoreResult<Option<(TokenAuth, Option<Device>)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            auth: AuthRow,
-            uuid: Option<String>,
-            fleet_key: Option<String>,
-            name: Option<String>,
-            group_name: Option<String>,
-            tags: Option<String>,
-            description: Option<String>,
-            ip: Option<String>,
-            agent_version: Option<String>,
-            last_keepalive: Option<i64>,
-            registered_at: Option<i64>,
-        }
-        let row: Option<Row> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(concat!(
+        let row = on_pool!(self.pool(), |db| {
+            sqlx::query(concat!(
                 "SELECT ",
                 auth_columns!(),
                 ", ",
@@ -167,24 +224,10 @@ impl Store {
             .bind(uuid)
             .fetch_optional(db)
             .await?
+            .as_ref()
+            .map(|r| Ok::<_, sqlx::Error>((AuthRow::read(r)?, AuthRow::read_device(r)?)))
+            .transpose()?
         });
-        Ok(row.map(|r| {
-            let device = match (r.uuid, r.fleet_key, r.name, r.registered_at) {
-                (Some(uuid), Some(fleet_key), Some(name), Some(registered_at)) => Some(Device {
-                    uuid,
-                    fleet_key,
-                    name,
-                    group_name: r.group_name.unwrap_or_default(),
-                    tags: r.tags.unwrap_or_default(),
-                    description: r.description.unwrap_or_default(),
-                    ip: r.ip.unwrap_or_default(),
-                    agent_version: r.agent_version.unwrap_or_default(),
-                    last_keepalive: r.last_keepalive,
-                    registered_at,
-                }),
-                _ => None,
-            };
-            (TokenAuth::from(r.auth), device)
-        }))
+        Ok(row.map(|(auth, device)| (TokenAuth::from(auth), device)))
     }
 }

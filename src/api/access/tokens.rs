@@ -163,7 +163,7 @@ pub async fn delete(
         .token(token_id(&id)?)
         .await?
         .ok_or(AppError::NotFound)?;
-    revoke_and_audit(&app, &user, &t.id, &bearer.source).await?;
+    revoke_and_audit(&app, &user, &t.id, &bearer.source()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -185,7 +185,7 @@ pub async fn revoke_by_value(
     if let Ok((_, hash)) = token::parse(body.token.trim())
         && let Some(t) = app.store.token_by_hash(&hash).await?
     {
-        revoke_and_audit(&app, &user, &t.id, &bearer.source).await?;
+        revoke_and_audit(&app, &user, &t.id, &bearer.source()).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -268,7 +268,7 @@ pub async fn create(
         .await?
         .map_err(|e| AppError::Unprocessable(e.messages().join(" ")))?;
     let IssueOutcome::Issued(issued) =
-        issuing::issue(&app, Some(&user), valid, None, &bearer.source, now).await?
+        issuing::issue(&app, Some(&user), valid, None, &bearer.source(), now).await?
     else {
         return Err(AppError::internal(anyhow::anyhow!(
             "a token without a nonce was replayed"
