@@ -1,51 +1,107 @@
 //! JSON shapes shared by the API handlers.
 
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::domain::scope::Target;
 use crate::store::devices::Device;
 use crate::store::tokens::TokenRecord;
 
-/// RFC 3339 UTC time of unix seconds.
+/// RFC 3339 UTC time of unix seconds (`2023-11-14T22:13:20Z`); empty outside years 0–9999.
 pub fn rfc3339(ts: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    let mut buf = [0u8; 20];
+    let len = rfc3339_into(ts, &mut buf);
+    String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
-/// A device as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct DeviceJson {
-    uuid: String,
-    fleet: String,
-    name: String,
-    group_name: String,
-    tags: Vec<String>,
-    description: String,
-    ip: String,
-    agent_version: String,
-    last_keepalive: Option<String>,
-    registered: String,
+/// Writes [`rfc3339`] of `ts` into `buf` by hand (no formatter machinery: this runs for every
+/// device of every API answer); returns the length, 0 when the year has no RFC 3339 form.
+fn rfc3339_into(ts: i64, buf: &mut [u8; 20]) -> usize {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp(ts) else {
+        return 0;
+    };
+    let Ok(year) = u16::try_from(t.year()) else {
+        return 0;
+    };
+    if year > 9999 {
+        return 0;
+    }
+    let two = |n: u8| [b'0' + n / 10, b'0' + n % 10];
+    let [y1, y2] = [(year / 100) as u8, (year % 100) as u8];
+    let parts: [[u8; 2]; 7] = [
+        two(y1),
+        two(y2),
+        two(u8::from(t.month())),
+        two(t.day()),
+        two(t.hour()),
+        two(t.minute()),
+        two(t.second()),
+    ];
+    let [c, y, mo, d, h, mi, s] = parts;
+    *buf = [
+        c[0], c[1], y[0], y[1], b'-', mo[0], mo[1], b'-', d[0], d[1], b'T', h[0], h[1], b':',
+        mi[0], mi[1], b':', s[0], s[1], b'Z',
+    ];
+    buf.len()
 }
+
+/// A time in RFC 3339 UTC, serialised without an intermediate string.
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3339Time(pub i64);
+
+impl Serialize for Rfc3339Time {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 20];
+        let len = rfc3339_into(self.0, &mut buf);
+        serializer.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default())
+    }
+}
+
+/// A device as the API shows it, serialised straight from the stored row.
+#[derive(Debug)]
+pub struct DeviceJson(pub Device);
 
 impl From<Device> for DeviceJson {
     fn from(d: Device) -> Self {
-        DeviceJson {
-            tags: d.tag_list(),
-            uuid: d.uuid,
-            fleet: d.fleet_key,
-            name: d.name,
-            group_name: d.group_name,
-            description: d.description,
-            ip: d.ip,
-            agent_version: d.agent_version,
-            last_keepalive: d.last_keepalive.map(rfc3339),
-            registered: rfc3339(d.registered_at),
-        }
+        DeviceJson(d)
     }
+}
+
+/// The stored `;a;b;` tags as a JSON list.
+struct Tags<'a>(&'a Device);
+
+impl Serialize for Tags<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.tags())
+    }
+}
+
+impl Serialize for DeviceJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let d = &self.0;
+        let mut s = serializer.serialize_struct("Device", 10)?;
+        s.serialize_field("uuid", &d.uuid)?;
+        s.serialize_field("fleet", &d.fleet_key)?;
+        s.serialize_field("name", &d.name)?;
+        s.serialize_field("group_name", &d.group_name)?;
+        s.serialize_field("tags", &Tags(d))?;
+        s.serialize_field("description", &d.description)?;
+        s.serialize_field("ip", &d.ip)?;
+        s.serialize_field("agent_version", &d.agent_version)?;
+        s.serialize_field("last_keepalive", &d.last_keepalive.map(Rfc3339Time))?;
+        s.serialize_field("registered", &Rfc3339Time(d.registered_at))?;
+        s.end()
+    }
+}
+
+/// One page of the device list.
+#[derive(Debug, Serialize)]
+pub struct DevicePage {
+    /// The devices of this page.
+    pub devices: Vec<DeviceJson>,
+    /// Cursor of the next page (`after`), if there is one.
+    pub next: Option<String>,
 }
 
 /// A token's metadata as the API shows it (never its secret or hash).
@@ -88,5 +144,75 @@ impl TokenJson {
             last_used_at: t.last_used_at.map(rfc3339),
             status: t.status(now).as_str(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::format_description::well_known::Rfc3339;
+
+    use super::*;
+
+    #[test]
+    fn times_serialise_as_rfc3339_strings() {
+        // The `time` crate's own RFC 3339 formatter is the reference.
+        let reference = |ts: i64| {
+            OffsetDateTime::from_unix_timestamp(ts)
+                .ok()
+                .and_then(|t| t.format(&Rfc3339).ok())
+                .unwrap_or_default()
+        };
+        let mut samples = vec![
+            0,
+            1,
+            59,
+            86_399,
+            951_782_400,
+            1_700_000_000,
+            253_402_300_799,
+        ];
+        samples.extend([
+            -1,
+            -62_167_219_200,
+            -62_167_219_201,
+            253_402_300_800,
+            i64::MIN,
+        ]);
+        samples.extend((0..2000).map(|i| i * 126_491_111 - 62_000_000_000));
+        for ts in samples {
+            assert_eq!(rfc3339(ts), reference(ts), "{ts}");
+            assert_eq!(
+                serde_json::to_string(&Rfc3339Time(ts)).unwrap(),
+                format!("\"{}\"", reference(ts)),
+                "{ts}"
+            );
+        }
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(253_402_300_800), "");
+    }
+
+    #[test]
+    fn devices_serialise_with_tag_lists_and_times() {
+        let d = Device {
+            uuid: "d-0000-0001".into(),
+            fleet_key: "north".into(),
+            name: "Pump \"7\"".into(),
+            group_name: String::new(),
+            tags: ";edge;lab;".into(),
+            description: String::new(),
+            ip: "10.0.0.7".into(),
+            agent_version: "4.2".into(),
+            last_keepalive: None,
+            registered_at: 1_700_000_000,
+        };
+        assert_eq!(
+            serde_json::to_value(DeviceJson(d)).unwrap(),
+            serde_json::json!({
+                "uuid": "d-0000-0001", "fleet": "north", "name": "Pump \"7\"",
+                "group_name": "", "tags": ["edge", "lab"], "description": "",
+                "ip": "10.0.0.7", "agent_version": "4.2", "last_keepalive": null,
+                "registered": "2023-11-14T22:13:20Z"
+            })
+        );
     }
 }

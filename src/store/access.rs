@@ -42,23 +42,8 @@ pub struct TokenUser {
     pub disabled: bool,
 }
 
-struct AuthRow {
-    token_id: String,
-    kind: String,
-    target_fleet: Option<String>,
-    target_device: Option<String>,
-    permissions: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-    user_id: Option<String>,
-    username: Option<String>,
-    role: Option<String>,
-    disabled: Option<bool>,
-    fleet_permissions: Option<i64>,
-}
-
-/// Rows are read by position, in the order of [`auth_columns!`] then [`device_columns!`]:
-/// the hot path of every API request skips sqlx's per-column name look-up.
+/// Rows are read by position, in the order the statements below name their columns: the hot
+/// path of every API request skips sqlx's per-column name look-up.
 trait Positional<'r>: sqlx::Row {
     fn at<T>(&'r self, i: usize) -> Result<T, sqlx::Error>
     where
@@ -77,157 +62,196 @@ where
     }
 }
 
-impl AuthRow {
-    /// The [`auth_columns!`] of `row`, which start at column 0.
-    fn read<'r, R>(row: &'r R) -> Result<AuthRow, sqlx::Error>
-    where
-        R: Positional<'r>,
-        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    {
-        Ok(AuthRow {
-            token_id: row.at(0)?,
-            kind: row.at(1)?,
-            target_fleet: row.at(2)?,
-            target_device: row.at(3)?,
-            permissions: row.at(4)?,
-            expires_at: row.at(5)?,
-            revoked_at: row.at(6)?,
-            user_id: row.at(7)?,
-            username: row.at(8)?,
-            role: row.at(9)?,
-            disabled: row.at(10)?,
-            fleet_permissions: row.at(11)?,
-        })
-    }
+// The statements, one per token kind (the kind is known from the token's prefix, and the hash
+// covers the prefix, so a row found under the other kind cannot exist): a device details
+// token needs its scope and no user, a user token its user's rights and no scope. Each is one
+// string literal, built at compile time; columns are read by position in this order.
 
-    /// The device of [`device_columns!`] after the auth columns, if the join found one.
-    fn read_device<'r, R>(row: &'r R) -> Result<Option<Device>, sqlx::Error>
-    where
-        R: Positional<'r>,
-        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    {
-        let Some(uuid) = row.at::<Option<String>>(12)? else {
-            return Ok(None);
-        };
-        Ok(Some(Device {
-            uuid,
-            fleet_key: row.at(13)?,
-            name: row.at(14)?,
-            group_name: row.at(15)?,
-            tags: row.at(16)?,
-            description: row.at(17)?,
-            ip: row.at(18)?,
-            agent_version: row.at(19)?,
-            last_keepalive: row.at(20)?,
-            registered_at: row.at(21)?,
-        }))
-    }
+/// Columns 0–2 of every statement.
+macro_rules! token_columns {
+    () => {
+        "t.id, t.expires_at, t.revoked_at"
+    };
 }
 
-impl From<AuthRow> for TokenAuth {
-    fn from(r: AuthRow) -> Self {
-        let target = match (r.target_fleet, r.target_device) {
-            (Some(f), _) => Some(Target::Fleet(f)),
-            (None, Some(d)) => Some(Target::Device(d)),
-            _ => None,
-        };
-        let user = match (r.user_id, r.username) {
-            (Some(id), Some(username)) => Some(TokenUser {
-                id,
-                username,
-                role: r
-                    .role
-                    .as_deref()
-                    .and_then(Role::parse)
-                    .unwrap_or(Role::User),
-                // A user token whose user row is gone is as good as disabled.
-                disabled: r.disabled.unwrap_or(true),
-            }),
-            _ => None,
-        };
-        TokenAuth {
-            token_id: r.token_id,
-            kind: TokenKind::parse(&r.kind).unwrap_or(TokenKind::DeviceDetails),
-            target,
-            permissions: Permissions::from_bits(r.permissions),
-            expires_at: r.expires_at,
-            revoked: r.revoked_at.is_some(),
-            user,
-            fleet_permissions: Permissions::from_bits(r.fleet_permissions.unwrap_or(0)),
+/// Device details tokens: columns 3–5.
+macro_rules! scope_columns {
+    () => {
+        ", t.target_fleet, t.target_device, t.permissions"
+    };
+}
+
+/// User tokens: columns 3–7.
+macro_rules! user_columns {
+    () => {
+        ", t.user_id, u.username, u.role, u.disabled, p.permissions"
+    };
+}
+
+/// The device, after the token's columns.
+macro_rules! device_columns {
+    () => {
+        ", d.uuid, d.fleet_key, d.name, d.group_name, d.tags, d.description, d.ip, \
+         d.agent_version, d.last_keepalive, d.registered_at"
+    };
+}
+
+const DEVICE_TOKEN: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    scope_columns!(),
+    " FROM tokens t WHERE t.token_hash = $1 AND t.kind = 'device_details'"
+);
+
+const DEVICE_TOKEN_AND_DEVICE: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    scope_columns!(),
+    device_columns!(),
+    " FROM tokens t LEFT JOIN devices d ON d.uuid = $2 \
+     WHERE t.token_hash = $1 AND t.kind = 'device_details'"
+);
+
+const USER_TOKEN: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    user_columns!(),
+    " FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
+     LEFT JOIN user_fleet_permissions p ON p.user_id = t.user_id AND p.fleet_key = $2 \
+     WHERE t.token_hash = $1 AND t.kind = 'user'"
+);
+
+const USER_TOKEN_AND_DEVICE: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    user_columns!(),
+    device_columns!(),
+    " FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
+     LEFT JOIN devices d ON d.uuid = $2 \
+     LEFT JOIN user_fleet_permissions p ON p.user_id = t.user_id AND p.fleet_key = d.fleet_key \
+     WHERE t.token_hash = $1 AND t.kind = 'user'"
+);
+
+/// The token's columns of `row`; also returns where the next columns start.
+fn read_auth<'r, R>(row: &'r R, kind: TokenKind) -> Result<(TokenAuth, usize), sqlx::Error>
+where
+    R: Positional<'r>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut auth = TokenAuth {
+        token_id: row.at(0)?,
+        kind,
+        target: None,
+        permissions: Permissions::from_bits(0),
+        expires_at: row.at(1)?,
+        revoked: row.at::<Option<i64>>(2)?.is_some(),
+        user: None,
+        fleet_permissions: Permissions::from_bits(0),
+    };
+    match kind {
+        TokenKind::DeviceDetails => {
+            auth.target = match (row.at(3)?, row.at(4)?) {
+                (Some(fleet), _) => Some(Target::Fleet(fleet)),
+                (None, Some(device)) => Some(Target::Device(device)),
+                (None, None) => None,
+            };
+            auth.permissions = Permissions::from_bits(row.at(5)?);
+            Ok((auth, 6))
+        }
+        TokenKind::User => {
+            if let (Some(id), Some(username)) = (row.at(3)?, row.at(4)?) {
+                auth.user = Some(TokenUser {
+                    id,
+                    username,
+                    role: row
+                        .at::<Option<String>>(5)?
+                        .as_deref()
+                        .and_then(Role::parse)
+                        .unwrap_or(Role::User),
+                    // A user token whose user row is gone is as good as disabled.
+                    disabled: row.at::<Option<bool>>(6)?.unwrap_or(true),
+                });
+            }
+            auth.fleet_permissions = Permissions::from_bits(row.at::<Option<i64>>(7)?.unwrap_or(0));
+            Ok((auth, 8))
         }
     }
 }
 
-// Column lists as macros so each statement is one string literal, built at compile time.
-macro_rules! auth_columns {
-    () => {
-        "t.id AS token_id, t.kind, t.target_fleet, t.target_device, t.permissions, t.expires_at, \
-     t.revoked_at, t.user_id, u.username, u.role, u.disabled, p.permissions AS fleet_permissions"
+/// The device whose columns start at `i`, if the join found one.
+fn read_device<'r, R>(row: &'r R, i: usize) -> Result<Option<Device>, sqlx::Error>
+where
+    R: Positional<'r>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let Some(uuid) = row.at::<Option<String>>(i)? else {
+        return Ok(None);
     };
-}
-
-macro_rules! device_columns {
-    () => {
-        "d.uuid, d.fleet_key, d.name, d.group_name, d.tags, d.description, d.ip, d.agent_version, \
-     d.last_keepalive, d.registered_at"
-    };
+    Ok(Some(Device {
+        uuid,
+        fleet_key: row.at(i + 1)?,
+        name: row.at(i + 2)?,
+        group_name: row.at(i + 3)?,
+        tags: row.at(i + 4)?,
+        description: row.at(i + 5)?,
+        ip: row.at(i + 6)?,
+        agent_version: row.at(i + 7)?,
+        last_keepalive: row.at(i + 8)?,
+        registered_at: row.at(i + 9)?,
+    }))
 }
 
 impl Store {
-    /// The token stored under `hash` and its user's current rights on `fleet`.
+    /// The `kind` token stored under `hash`; for a user token, with its user's current rights
+    /// on `fleet`.
     pub async fn token_auth(
         &self,
         hash: &TokenHash,
+        kind: TokenKind,
         fleet: &str,
     ) -> StoreResult<Option<TokenAuth>> {
-        let row: Option<AuthRow> = on_pool!(self.pool(), |db| {
-            sqlx::query(concat!(
-                "SELECT ",
-                auth_columns!(),
-                " FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
-                 LEFT JOIN user_fleet_permissions p ON p.user_id = t.user_id AND p.fleet_key = $2 \
-                 WHERE t.token_hash = $1"
-            ))
-            .bind(hash.as_str())
-            .bind(fleet)
-            .fetch_optional(db)
-            .await?
-            .as_ref()
-            .map(AuthRow::read)
-            .transpose()?
+        let auth = on_pool!(self.pool(), |db| {
+            let query = match kind {
+                TokenKind::DeviceDetails => sqlx::query(DEVICE_TOKEN).bind(hash.as_str()),
+                TokenKind::User => sqlx::query(USER_TOKEN).bind(hash.as_str()).bind(fleet),
+            };
+            query
+                .fetch_optional(db)
+                .await?
+                .as_ref()
+                .map(|r| read_auth(r, kind))
+                .transpose()?
         });
-        Ok(row.map(TokenAuth::from))
+        Ok(auth.map(|(auth, _)| auth))
     }
 
     /// [`Store::token_auth`] for the device `uuid`'s fleet, plus the device — one round trip.
     pub async fn token_auth_with_device(
         &self,
         hash: &TokenHash,
+        kind: TokenKind,
         uuid: &str,
     ) -> StoreResult<Option<(TokenAuth, Option<Device>)>> {
-        let row = on_pool!(self.pool(), |db| {
-            sqlx::query(concat!(
-                "SELECT ",
-                auth_columns!(),
-                ", ",
-                device_columns!(),
-                " FROM tokens t \
-                 LEFT JOIN devices d ON d.uuid = $2 \
-                 LEFT JOIN users u ON u.id = t.user_id \
-                 LEFT JOIN user_fleet_permissions p ON p.user_id = t.user_id AND p.fleet_key = d.fleet_key \
-                 WHERE t.token_hash = $1"
-            ))
-            .bind(hash.as_str())
-            .bind(uuid)
-            .fetch_optional(db)
-            .await?
-            .as_ref()
-            .map(|r| Ok::<_, sqlx::Error>((AuthRow::read(r)?, AuthRow::read_device(r)?)))
-            .transpose()?
+        let sql = match kind {
+            TokenKind::DeviceDetails => DEVICE_TOKEN_AND_DEVICE,
+            TokenKind::User => USER_TOKEN_AND_DEVICE,
+        };
+        let found = on_pool!(self.pool(), |db| {
+            sqlx::query(sql)
+                .bind(hash.as_str())
+                .bind(uuid)
+                .fetch_optional(db)
+                .await?
+                .as_ref()
+                .map(|r| {
+                    let (auth, next) = read_auth(r, kind)?;
+                    Ok::<_, sqlx::Error>((auth, read_device(r, next)?))
+                })
+                .transpose()?
         });
-        Ok(row.map(|(auth, device)| (TokenAuth::from(auth), device)))
+        Ok(found)
     }
 }

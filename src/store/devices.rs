@@ -28,13 +28,14 @@ pub struct Device {
 }
 
 impl Device {
+    /// The tags, one by one.
+    pub fn tags(&self) -> impl Iterator<Item = &str> {
+        self.tags.split(';').filter(|t| !t.is_empty())
+    }
+
     /// The tags as a list.
     pub fn tag_list(&self) -> Vec<String> {
-        self.tags
-            .split(';')
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .collect()
+        self.tags().map(str::to_owned).collect()
     }
 
     /// Frames normalised tags for storage.

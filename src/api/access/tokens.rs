@@ -23,13 +23,13 @@ use crate::store::users::User;
 async fn admin(app: &AppState, bearer: &Bearer) -> AppResult<(Caller, User)> {
     if bearer.kind == TokenKind::DeviceDetails {
         // Still judged first, so a revoked or expired token gets its 401.
-        let auth = app.store.token_auth(&bearer.hash, "").await?;
+        let auth = app.store.token_auth(&bearer.hash, bearer.kind, "").await?;
         caller(app, bearer, auth, None).await?;
         return Err(AppError::Forbidden(
             "Device details tokens cannot manage tokens.".into(),
         ));
     }
-    let auth = app.store.token_auth(&bearer.hash, "").await?;
+    let auth = app.store.token_auth(&bearer.hash, bearer.kind, "").await?;
     let user_id = auth
         .as_ref()
         .and_then(|a| a.user.as_ref())

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::api::ApiJson;
-use crate::api::json::DeviceJson;
+use crate::api::json::{DeviceJson, DevicePage};
 use crate::auth::bearer::{Bearer, caller, enforce};
 use crate::domain::names;
 use crate::domain::scope::{Permission, Resource};
@@ -86,9 +86,12 @@ pub async fn list(
     bearer: Bearer,
     Path(fleet): Path<String>,
     RawQuery(raw): RawQuery,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<DevicePage>> {
     let q = parse_list_query(raw.as_deref())?;
-    let auth = app.store.token_auth(&bearer.hash, &fleet).await?;
+    let auth = app
+        .store
+        .token_auth(&bearer.hash, bearer.kind, &fleet)
+        .await?;
     let who = caller(&app, &bearer, auth, Some(&fleet)).await?;
     enforce(
         &app,
@@ -114,10 +117,10 @@ pub async fn list(
     } else {
         None
     };
-    let devices: Vec<DeviceJson> = devices.into_iter().map(DeviceJson::from).collect();
-    Ok(Json(
-        serde_json::json!({ "devices": devices, "next": next }),
-    ))
+    Ok(Json(DevicePage {
+        devices: devices.into_iter().map(DeviceJson).collect(),
+        next,
+    }))
 }
 
 /// Loads the caller and the device in one round trip and applies the scope decision.
@@ -131,7 +134,7 @@ async fn authorized_device(
     let uuid = names::normalize_device_uuid(uuid).ok_or(AppError::NotFound)?;
     let (auth, device) = match app
         .store
-        .token_auth_with_device(&bearer.hash, &uuid)
+        .token_auth_with_device(&bearer.hash, bearer.kind, &uuid)
         .await?
     {
         Some((a, d)) => (Some(a), d),

@@ -18,7 +18,7 @@ pub async fn list(
     State(app): State<AppState>,
     bearer: Bearer,
 ) -> AppResult<Json<serde_json::Value>> {
-    let auth = app.store.token_auth(&bearer.hash, "").await?;
+    let auth = app.store.token_auth(&bearer.hash, bearer.kind, "").await?;
     let user_id = auth
         .as_ref()
         .and_then(|a| a.user.as_ref())
