@@ -3,7 +3,7 @@
 #   docker run -p 8080:8080 -v ct-data:/data connect-tokens serve --demo
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY .cargo .cargo
 COPY src src
 COPY templates templates
