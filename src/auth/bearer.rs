@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use super::client_ip;
+use super::{client_ip, source_name};
 use crate::AppState;
 use crate::domain::scope::{Decision, Permission, Principal, Resource};
 use crate::domain::token::{self, TokenHash, TokenKind};
@@ -33,8 +33,7 @@ pub struct Bearer {
 impl Bearer {
     /// The caller's address as the audit log records it.
     pub fn source(&self) -> String {
-        self.ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        source_name(self.ip)
     }
 }
 

@@ -21,10 +21,13 @@ pub struct ClientAddr(pub String);
 
 impl ClientAddr {
     fn from_parts(parts: &Parts, trust_proxy: bool) -> Self {
-        ClientAddr(
-            client_ip(parts, trust_proxy).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
-        )
+        ClientAddr(source_name(client_ip(parts, trust_proxy)))
     }
+}
+
+/// How the audit log names a client address.
+pub(crate) fn source_name(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 /// The address [`ClientAddr`] names, unformatted (the API formats it only for the audit log).
