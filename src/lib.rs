@@ -18,7 +18,8 @@ pub mod layers;
 pub mod store;
 pub mod web;
 
-/// The allocator of every binary that links this crate (server, CLI, tests, benchmarks).
+/// The allocator of every binary that links this crate (server, CLI, tests, benchmarks):
+/// mimalloc in secure mode, which (feature `override`) also serves SQLite's C allocations.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
