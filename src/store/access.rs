@@ -42,30 +42,11 @@ pub struct TokenUser {
     pub disabled: bool,
 }
 
-/// Rows are read by position, in the order the statements below name their columns: the hot
-/// path of every API request skips sqlx's per-column name look-up.
-trait Positional<'r>: sqlx::Row {
-    fn at<T>(&'r self, i: usize) -> Result<T, sqlx::Error>
-    where
-        T: sqlx::Decode<'r, Self::Database> + sqlx::Type<Self::Database>;
-}
-
-impl<'r, R: sqlx::Row> Positional<'r> for R
-where
-    usize: sqlx::ColumnIndex<R>,
-{
-    fn at<T>(&'r self, i: usize) -> Result<T, sqlx::Error>
-    where
-        T: sqlx::Decode<'r, Self::Database> + sqlx::Type<Self::Database>,
-    {
-        self.try_get(i)
-    }
-}
-
 // The statements, one per token kind (the kind is known from the token's prefix, and the hash
 // covers the prefix, so a row found under the other kind cannot exist): a device details
 // token needs its scope and no user, a user token its user's rights and no scope. Each is one
-// string literal, built at compile time; columns are read by position in this order.
+// string literal, built at compile time. Columns are read by position in this order (the hot
+// path of every API request skips sqlx's per-column name look-up).
 
 /// Columns 0–2 of every statement.
 macro_rules! token_columns {
@@ -135,46 +116,48 @@ const USER_TOKEN_AND_DEVICE: &str = concat!(
 /// The token's columns of `row`; also returns where the next columns start.
 fn read_auth<'r, R>(row: &'r R, kind: TokenKind) -> Result<(TokenAuth, usize), sqlx::Error>
 where
-    R: Positional<'r>,
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let mut auth = TokenAuth {
-        token_id: row.at(0)?,
+        token_id: row.try_get(0)?,
         kind,
         target: None,
         permissions: Permissions::from_bits(0),
-        expires_at: row.at(1)?,
-        revoked: row.at::<Option<i64>>(2)?.is_some(),
+        expires_at: row.try_get(1)?,
+        revoked: row.try_get::<Option<i64>, _>(2)?.is_some(),
         user: None,
         fleet_permissions: Permissions::from_bits(0),
     };
     match kind {
         TokenKind::DeviceDetails => {
-            auth.target = match (row.at(3)?, row.at(4)?) {
+            auth.target = match (row.try_get(3)?, row.try_get(4)?) {
                 (Some(fleet), _) => Some(Target::Fleet(fleet)),
                 (None, Some(device)) => Some(Target::Device(device)),
                 (None, None) => None,
             };
-            auth.permissions = Permissions::from_bits(row.at(5)?);
+            auth.permissions = Permissions::from_bits(row.try_get(5)?);
             Ok((auth, 6))
         }
         TokenKind::User => {
-            if let (Some(id), Some(username)) = (row.at(3)?, row.at(4)?) {
+            if let (Some(id), Some(username)) = (row.try_get(3)?, row.try_get(4)?) {
                 auth.user = Some(TokenUser {
                     id,
                     username,
                     role: row
-                        .at::<Option<String>>(5)?
+                        .try_get::<Option<String>, _>(5)?
                         .as_deref()
                         .and_then(Role::parse)
                         .unwrap_or(Role::User),
                     // A user token whose user row is gone is as good as disabled.
-                    disabled: row.at::<Option<bool>>(6)?.unwrap_or(true),
+                    disabled: row.try_get::<Option<bool>, _>(6)?.unwrap_or(true),
                 });
             }
-            auth.fleet_permissions = Permissions::from_bits(row.at::<Option<i64>>(7)?.unwrap_or(0));
+            auth.fleet_permissions =
+                Permissions::from_bits(row.try_get::<Option<i64>, _>(7)?.unwrap_or(0));
             Ok((auth, 8))
         }
     }
@@ -183,24 +166,25 @@ where
 /// The device whose columns start at `i`, if the join found one.
 fn read_device<'r, R>(row: &'r R, i: usize) -> Result<Option<Device>, sqlx::Error>
 where
-    R: Positional<'r>,
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let Some(uuid) = row.at::<Option<String>>(i)? else {
+    let Some(uuid) = row.try_get::<Option<String>, _>(i)? else {
         return Ok(None);
     };
     Ok(Some(Device {
         uuid,
-        fleet_key: row.at(i + 1)?,
-        name: row.at(i + 2)?,
-        group_name: row.at(i + 3)?,
-        tags: row.at(i + 4)?,
-        description: row.at(i + 5)?,
-        ip: row.at(i + 6)?,
-        agent_version: row.at(i + 7)?,
-        last_keepalive: row.at(i + 8)?,
-        registered_at: row.at(i + 9)?,
+        fleet_key: row.try_get(i + 1)?,
+        name: row.try_get(i + 2)?,
+        group_name: row.try_get(i + 3)?,
+        tags: row.try_get(i + 4)?,
+        description: row.try_get(i + 5)?,
+        ip: row.try_get(i + 6)?,
+        agent_version: row.try_get(i + 7)?,
+        last_keepalive: row.try_get(i + 8)?,
+        registered_at: row.try_get(i + 9)?,
     }))
 }
 
