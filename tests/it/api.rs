@@ -139,6 +139,13 @@ async fn every_endpoint_follows_the_scope_rules_for_every_target_and_permission_
                     None,
                     StatusCode::NOT_FOUND,
                 ),
+                // A device in scope, asked for under another fleet's URL: as if missing.
+                (
+                    Method::GET,
+                    format!("/api/v2/bravo/devices/{}", alpha[0]),
+                    None,
+                    StatusCode::NOT_FOUND,
+                ),
                 (
                     Method::PATCH,
                     format!("/api/v2/bravo/devices/{}", bravo[0]),
@@ -219,7 +226,7 @@ async fn every_endpoint_follows_the_scope_rules_for_every_target_and_permission_
             assert!(app.store.device(&bravo[0]).await.unwrap().is_some());
         }
     }
-    assert_eq!(checked, 2 * 7 * 12);
+    assert_eq!(checked, 2 * 7 * 13);
 }
 
 #[tokio::test]

@@ -140,30 +140,25 @@ async fn authorized_device(
         Some((a, d)) => (Some(a), d),
         None => (None, None),
     };
-    // A user's rights are those on the device's fleet; for a device in another fleet than
-    // the URL says, the decision below is about the URL's fleet and the lookup fails after.
-    let rights_fleet = device.as_ref().map(|d| d.fleet_key.clone());
-    let who = caller(
-        app,
-        bearer,
-        auth,
-        rights_fleet.as_deref().filter(|f| *f == fleet),
-    )
-    .await?;
+    // The URL names a device that is there, or one that is not (never existed, deleted, or in
+    // another fleet than the URL says). A missing device is judged on the URL's fleet alone:
+    // no device target covers it (404, as for any device outside the target), a fleet target
+    // or a user's rights on that fleet decide between 403 and the 404 of the look-up below —
+    // the same answers whether the UUID exists elsewhere or not at all.
+    let in_fleet = device.as_ref().is_some_and(|d| d.fleet_key == fleet);
+    let who = caller(app, bearer, auth, in_fleet.then_some(fleet)).await?;
     enforce(
         app,
         bearer,
         &who,
         Resource {
             fleet,
-            device: Some(&uuid),
+            device: in_fleet.then_some(uuid.as_str()),
         },
         needed,
     )
     .await?;
-    device
-        .filter(|d| d.fleet_key == fleet)
-        .ok_or(AppError::NotFound)
+    device.filter(|_| in_fleet).ok_or(AppError::NotFound)
 }
 
 /// `GET /api/v2/{fleet}/devices/{device_uuid}`.
