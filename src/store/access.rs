@@ -109,7 +109,7 @@ const USER_TOKEN_AND_DEVICE: &str = concat!(
     device_columns!(),
     " FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
      LEFT JOIN devices d ON d.uuid = $2 \
-     LEFT JOIN user_fleet_permissions p ON p.user_id = t.user_id AND p.fleet_key = d.fleet_key \
+     LEFT JOIN user_fleet_permissions p ON p.user_id = t.user_id AND p.fleet_key = $3 \
      WHERE t.token_hash = $1 AND t.kind = 'user'"
 );
 
@@ -212,21 +212,26 @@ impl Store {
         Ok(auth.map(|(auth, _)| auth))
     }
 
-    /// [`Store::token_auth`] for the device `uuid`'s fleet, plus the device — one round trip.
+    /// [`Store::token_auth`] (a user's rights on `fleet`) plus the device `uuid`, wherever it
+    /// is — one round trip.
     pub async fn token_auth_with_device(
         &self,
         hash: &TokenHash,
         kind: TokenKind,
+        fleet: &str,
         uuid: &str,
     ) -> StoreResult<Option<(TokenAuth, Option<Device>)>> {
-        let sql = match kind {
-            TokenKind::DeviceDetails => DEVICE_TOKEN_AND_DEVICE,
-            TokenKind::User => USER_TOKEN_AND_DEVICE,
-        };
         let found = on_pool!(self.pool(), |db| {
-            sqlx::query(sql)
-                .bind(hash.as_str())
-                .bind(uuid)
+            let query = match kind {
+                TokenKind::DeviceDetails => sqlx::query(DEVICE_TOKEN_AND_DEVICE)
+                    .bind(hash.as_str())
+                    .bind(uuid),
+                TokenKind::User => sqlx::query(USER_TOKEN_AND_DEVICE)
+                    .bind(hash.as_str())
+                    .bind(uuid)
+                    .bind(fleet),
+            };
+            query
                 .fetch_optional(db)
                 .await?
                 .as_ref()

@@ -465,7 +465,7 @@ async fn malformed_mistyped_expired_revoked_and_query_string_tokens_get_401() {
 #[tokio::test]
 async fn a_non_admin_users_token_follows_their_rights_at_request_time() {
     let app = spawn_app().await;
-    let (alpha, _) = app.seed_fleets().await;
+    let (alpha, bravo) = app.seed_fleets().await;
     app.create_user("root", Role::Admin).await;
     app.create_user("ulla", Role::User).await;
     let user = app.store.user_by_username("ulla").await.unwrap().unwrap();
@@ -503,6 +503,32 @@ async fn a_non_admin_users_token_follows_their_rights_at_request_time() {
             .await
             .status,
         StatusCode::FORBIDDEN
+    );
+    // A missing device of a fleet they have rights on is judged like an existing one (403 for
+    // the missing permission); a device of another fleet under this fleet's URL is missing.
+    assert_eq!(
+        call(
+            &app,
+            Method::PATCH,
+            "/api/v2/alpha/devices/d-ffff-ffff",
+            &tok,
+            Some(json!({"name": "n"}))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::GET,
+            &format!("/api/v2/alpha/devices/{}", bravo[0]),
+            &tok,
+            None
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
     );
     assert_eq!(
         call(&app, Method::GET, "/api/v2/bravo/devices", &tok, None)

@@ -134,7 +134,7 @@ async fn authorized_device(
     let uuid = names::normalize_device_uuid(uuid).ok_or(AppError::NotFound)?;
     let (auth, device) = match app
         .store
-        .token_auth_with_device(&bearer.hash, bearer.kind, &uuid)
+        .token_auth_with_device(&bearer.hash, bearer.kind, fleet, &uuid)
         .await?
     {
         Some((a, d)) => (Some(a), d),
@@ -146,7 +146,7 @@ async fn authorized_device(
     // or a user's rights on that fleet decide between 403 and the 404 of the look-up below —
     // the same answers whether the UUID exists elsewhere or not at all.
     let in_fleet = device.as_ref().is_some_and(|d| d.fleet_key == fleet);
-    let who = caller(app, bearer, auth, in_fleet.then_some(fleet)).await?;
+    let who = caller(app, bearer, auth, Some(fleet)).await?;
     enforce(
         app,
         bearer,
