@@ -72,10 +72,12 @@ impl FromRequestParts<AppState> for Bearer {
             .ok_or_else(|| unauthorized("Missing bearer token."))?
             .to_str()
             .map_err(|_| unauthorized("Malformed Authorization header."))?;
+        // The scheme name is case-insensitive (RFC 9110, section 11.1).
         let presented = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .ok_or_else(|| unauthorized("Use Authorization: Bearer <token>."))?
+            .1
             .trim();
         let (kind, hash) = token::parse(presented).map_err(|_| unauthorized("Invalid token."))?;
         let ip = client_ip(parts, state.config.trusted_proxy);

@@ -426,6 +426,31 @@ async fn malformed_mistyped_expired_revoked_and_query_string_tokens_get_401() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The scheme name in any case, as HTTP allows.
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let r = app
+            .client
+            .get(app.url(&path))
+            .header("authorization", format!("{scheme} {good}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{scheme}");
+    }
+    for wrong in [
+        format!("Bearer{good}"),
+        format!("Bearerx {good}"),
+        good.clone(),
+    ] {
+        let r = app
+            .client
+            .get(app.url(&path))
+            .header("authorization", wrong.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{wrong:.8}");
+    }
     // In the query string, even with a valid header as well.
     for q in [
         format!("?token={good}"),
