@@ -22,6 +22,13 @@ pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; f
 /// Largest request body accepted anywhere.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// The request body limit. Each router applies it inside its error layer, so a refused body
+/// is answered like any other error (JSON for the API, an HTML page for the console) and gets
+/// the security headers of [`wrap`].
+pub fn body_limit() -> RequestBodyLimitLayer {
+    RequestBodyLimitLayer::new(BODY_LIMIT)
+}
+
 /// Wraps the whole application in the common layers.
 pub fn wrap(router: Router, secure: bool) -> Router {
     let hsts = secure.then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains"));
@@ -55,7 +62,6 @@ pub fn wrap(router: Router, secure: bool) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
         .layer(
             // The span names the path only: a query string could hold a secret someone pasted.

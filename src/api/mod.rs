@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::layers::json_errors;
+use crate::layers::{body_limit, json_errors};
 
 /// The OpenAPI 3 document of every endpoint; tests hold the API to it.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
             "/access/api/v1/tokens/{id}",
             get(access::tokens::get).delete(access::tokens::delete),
         )
+        .layer(body_limit())
         .layer(from_fn(json_errors))
 }
 

@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::auth::csrf::csrf_guard;
 use crate::auth::session::{CurrentUser, load_session, require_admin, require_user};
 use crate::error::AppResult;
-use crate::layers::html_errors;
+use crate::layers::{body_limit, html_errors};
 use crate::store::audit::AuditEvent;
 use crate::store::users::User;
 
@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(signed_in)
         .layer(from_fn_with_state(state.clone(), csrf_guard))
         .layer(from_fn_with_state(state, load_session))
+        .layer(body_limit())
         .layer(from_fn(html_errors))
 }
 

@@ -56,4 +56,8 @@ async fn oversized_forms_are_refused() {
     let big = "x".repeat(200 * 1024);
     let r = b.post("/login", &[("username", big.as_str())]).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // An error page like any other, with the security headers.
+    assert!(r.header("content-type").starts_with("text/html"));
+    assert_eq!(r.header("x-content-type-options"), "nosniff");
+    assert!(r.body.contains("</html>"));
 }
