@@ -868,6 +868,24 @@ async fn bad_input_of_any_shape_gets_a_clear_4xx_and_changes_nothing() {
                 .is_some_and(|m| !m.is_empty())
         );
     }
+    // Both target kinds, or none: the message says what a target is.
+    for target in [json!({"fleet": "alpha", "device": alpha[0]}), json!({})] {
+        let body = json!({"type": "device_details", "description": "d", "expires_at": expires, "target": target, "permissions": ["read"]});
+        let r = call(
+            &app,
+            Method::POST,
+            "/access/api/v1/tokens",
+            &admin,
+            Some(body),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{target}");
+        assert!(
+            r.body.contains(r#"{\"fleet\": …} or {\"device\": …}"#),
+            "{}",
+            r.body
+        );
+    }
     assert_eq!(app.token_count().await, 1, "only the admin's own token");
     // Not JSON, invalid UTF-8, oversized.
     let raw = |body: Vec<u8>, ct: &'static str| {

@@ -213,14 +213,15 @@ pub enum CreateKind {
     DeviceDetails,
 }
 
-/// Exactly one of fleet or device.
+/// The target entity: exactly one of `fleet` or `device` (checked after parsing, so that
+/// both or neither get the same clear message as any other misfit).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum CreateTarget {
+#[serde(deny_unknown_fields)]
+pub struct CreateTarget {
     /// A fleet key.
-    Fleet(String),
+    fleet: Option<String>,
     /// A device UUID.
-    Device(String),
+    device: Option<String>,
 }
 
 /// `POST /access/api/v1/tokens`: 201 with the token, shown this once (`no-store`).
@@ -230,11 +231,10 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> AppResult<Response> {
     let (_, user) = admin(&app, &bearer).await?;
-    let subject = match (&body.kind, body.target, body.username) {
-        (CreateKind::DeviceDetails, Some(CreateTarget::Fleet(f)), None) => SubjectRequest::Fleet(f),
-        (CreateKind::DeviceDetails, Some(CreateTarget::Device(d)), None) => {
-            SubjectRequest::Device(d)
-        }
+    let target = body.target.map(|t| (t.fleet, t.device));
+    let subject = match (&body.kind, target, body.username) {
+        (CreateKind::DeviceDetails, Some((Some(f), None)), None) => SubjectRequest::Fleet(f),
+        (CreateKind::DeviceDetails, Some((None, Some(d))), None) => SubjectRequest::Device(d),
         (CreateKind::DeviceDetails, _, _) => {
             return Err(AppError::Unprocessable("A device_details token needs `target` ({\"fleet\": …} or {\"device\": …}) and no `username`.".into()));
         }
