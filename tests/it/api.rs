@@ -700,6 +700,26 @@ async fn token_management_api_creates_lists_gets_and_revokes() {
             .len(),
         0
     );
+    // Bad list queries: each named in a 400.
+    for (query, named) in [
+        ("type=root", "`type`"),
+        ("status=gone", "`status`"),
+        ("limit=0", "`limit`"),
+        ("offset=-1", "`offset`"),
+        (&*format!("q={}", "x".repeat(101)), "`q`"),
+        ("sort=asc", "`sort`"),
+    ] {
+        let r = call(
+            &app,
+            Method::GET,
+            &format!("/access/api/v1/tokens?{query}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(r.body.contains(named), "{query}: {}", r.body);
+    }
     // A device details token can never manage tokens — not even itself.
     for (m, p) in [
         (Method::GET, "/access/api/v1/tokens".to_owned()),

@@ -75,7 +75,14 @@ pub async fn list(
                     AppError::BadRequest("`status` is active, expired or revoked.".into())
                 })?)
             }
-            "q" if v.chars().count() <= 100 => filter.text = v,
+            "q" => {
+                if v.chars().count() > 100 {
+                    return Err(AppError::BadRequest(
+                        "`q` can be at most 100 characters.".into(),
+                    ));
+                }
+                filter.text = v;
+            }
             "limit" => {
                 limit = v
                     .parse()
@@ -94,7 +101,7 @@ pub async fn list(
             }
             other => {
                 return Err(AppError::BadRequest(format!(
-                    "Unknown or invalid query parameter `{other}`."
+                    "Unknown query parameter `{other}`."
                 )));
             }
         }
