@@ -14,6 +14,9 @@ use tower_http::sensitive_headers::{
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use std::borrow::Cow;
+
+use crate::domain::token;
 use crate::error::ErrorMessage;
 
 /// Content-Security-Policy of every response: no inline script, nothing from elsewhere.
@@ -66,10 +69,33 @@ pub fn wrap(router: Router, secure: bool) -> Router {
         .layer(
             // The span names the path only: a query string could hold a secret someone pasted.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                let path = loggable_path(req.uri().path());
+                tracing::info_span!("request", method = %req.method(), path = %path)
             }),
         )
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+}
+
+/// The request path as the logs show it: a segment that may hold a token (pasted where it does
+/// not belong) is replaced, just as the query string is never logged at all.
+fn loggable_path(path: &str) -> Cow<'_, str> {
+    if !token::may_contain_token(path) {
+        return Cow::Borrowed(path);
+    }
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|s| {
+            if token::may_contain_token(s) {
+                "[redacted]"
+            } else {
+                s
+            }
+        })
+        .collect();
+    Cow::Owned(segments.join("/"))
 }
 
 /// The client message of an error response: the app's own, or the text of a framework
@@ -149,4 +175,29 @@ pub async fn as_json(res: Response) -> Response {
         HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_logged_without_anything_that_may_be_a_token() {
+        let t = token::generate(token::TokenKind::DeviceDetails);
+        let secret = t.plaintext.expose();
+        for (path, logged) in [
+            (
+                "/api/v2/alpha/devices/d-0000-0001",
+                "/api/v2/alpha/devices/d-0000-0001",
+            ),
+            (
+                &*format!("/api/v2/{secret}/devices"),
+                "/api/v2/[redacted]/devices",
+            ),
+            (&*format!("/devices/{secret}"), "/devices/[redacted]"),
+            (&*format!("/devices/{secret}/"), "/devices/[redacted]/"),
+        ] {
+            assert_eq!(loggable_path(path), logged);
+        }
+    }
 }

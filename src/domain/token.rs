@@ -200,9 +200,52 @@ pub fn parse(presented: &str) -> Result<(TokenKind, TokenHash), TokenFormatError
     Ok((kind, TokenHash::of(presented)))
 }
 
+/// Whether `s` may hold a token: a token prefix followed by `_` (or its percent-encoding
+/// `%5F`) anywhere in it, valid token or not. For keeping secrets pasted into the wrong place
+/// (a URL path) out of the logs, so it errs on the side of caution.
+pub fn may_contain_token(s: &str) -> bool {
+    [TokenKind::User, TokenKind::DeviceDetails]
+        .into_iter()
+        .any(|kind| {
+            s.match_indices(kind.prefix()).any(|(i, p)| {
+                let rest = &s[i + p.len()..];
+                rest.starts_with('_')
+                    || rest.get(..3).is_some_and(|r| r.eq_ignore_ascii_case("%5f"))
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_that_may_hold_a_token_are_spotted() {
+        let t = generate(TokenKind::DeviceDetails);
+        let u = generate(TokenKind::User);
+        for s in [
+            t.plaintext.expose().to_owned(),
+            u.plaintext.expose().to_owned(),
+            format!("x{}", t.plaintext.expose()),
+            t.plaintext.expose().replace('_', "%5F"),
+            u.plaintext.expose().replace('_', "%5f"),
+            "ctd_typo".to_owned(),
+        ] {
+            assert!(may_contain_token(&s), "{s:.6}");
+        }
+        for s in [
+            "",
+            "d-00cb-fe25",
+            "alpha",
+            "ctd",
+            "ctdx_1",
+            "ct_u",
+            "ctu%5",
+            "%5fctd",
+        ] {
+            assert!(!may_contain_token(s), "{s}");
+        }
+    }
 
     #[test]
     fn generated_tokens_have_the_documented_shape() {

@@ -348,8 +348,24 @@ async fn trace_logs_contain_no_password_session_csrf_or_token() {
         )
         .await;
     let token = tokens_in(&r.body).pop().expect("token generated");
-    // A token pasted into a query string must not reach the logs either.
+    // A token pasted into a query string or a path must not reach the logs either.
     b.get(&format!("/settings/account?token={token}")).await;
+    b.get(&format!("/devices/{token}")).await;
+    let api = reqwest::Client::new();
+    for path in [
+        format!("/api/v2/{token}/devices"),
+        format!("/api/v2/logs/devices/{token}"),
+        format!("/access/api/v1/tokens/{token}"),
+    ] {
+        let status = api
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_client_error(), "{status}");
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(server);
     let logs = std::fs::read_to_string(&log).unwrap();
