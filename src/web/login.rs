@@ -11,6 +11,7 @@ use super::{Chrome, render};
 use crate::AppState;
 use crate::auth::session::{self, CurrentUser, MaybeUser, csrf_for};
 use crate::auth::{ClientAddr, password, throttle};
+use crate::domain::token;
 use crate::error::{AppError, AppResult};
 use crate::store::audit::AuditEvent;
 
@@ -91,7 +92,14 @@ pub async fn submit(
             StatusCode::UNAUTHORIZED,
         );
     }
-    if let Err(e) = throttle::check(&app, &username, &source, now).await {
+    // A token pasted into the username field is a secret: it is audited and throttled under a
+    // stand-in, never in clear (no username has a token's shape and a valid checksum).
+    let actor = if token::parse(&username).is_ok() {
+        "[a token]".to_owned()
+    } else {
+        username.clone()
+    };
+    if let Err(e) = throttle::check(&app, &actor, &source, now).await {
         return match e {
             AppError::TooManyRequests(msg) => {
                 page(&app, &headers, username, msg, StatusCode::TOO_MANY_REQUESTS)
@@ -111,7 +119,7 @@ pub async fn submit(
             app.store
                 .audit(
                     &AuditEvent {
-                        actor: username.clone(),
+                        actor,
                         action: throttle::SIGNIN_FAILURE,
                         source,
                         ..AuditEvent::default()

@@ -37,6 +37,21 @@ async fn wrong_password_and_unknown_user_get_the_same_generic_answer() {
             .iter()
             .all(|e| !e.detail.contains("not-the-password"))
     );
+    // A token pasted into the username field is not audited in clear.
+    let t = connect_tokens::domain::token::generate(connect_tokens::domain::token::TokenKind::User);
+    let secret = t.plaintext.expose();
+    assert_eq!(
+        b.login(secret, "not-the-password").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let entries = app.store.audit_entries(10).await.unwrap();
+    assert_eq!(entries[0].action, "signin.failure");
+    assert_eq!(entries[0].actor, "[a token]");
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e.actor.contains(secret) && !e.detail.contains(secret))
+    );
 }
 
 #[tokio::test]
