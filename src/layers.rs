@@ -1,6 +1,8 @@
 //! Cross-cutting layers, assembled in one place: security headers, no-store, body limit,
 //! sensitive headers, tracing without secrets, and the two ways of showing errors.
 
+use std::borrow::Cow;
+
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -13,8 +15,6 @@ use tower_http::sensitive_headers::{
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-
-use std::borrow::Cow;
 
 use crate::domain::token;
 use crate::error::ErrorMessage;

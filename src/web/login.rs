@@ -93,7 +93,8 @@ pub async fn submit(
         );
     }
     // A token pasted into the username field is a secret: it is audited and throttled under a
-    // stand-in, never in clear (no username has a token's shape and a valid checksum).
+    // stand-in, never in clear. (A real username that is also a well-formed token, checksum
+    // and all, would only share that stand-in's throttle.)
     let actor = if token::parse(&username).is_ok() {
         "[a token]".to_owned()
     } else {
