@@ -24,6 +24,9 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
+    /// Every kind.
+    pub const ALL: [TokenKind; 2] = [TokenKind::User, TokenKind::DeviceDetails];
+
     /// Plaintext prefix (before the underscore).
     pub fn prefix(self) -> &'static str {
         match self {
@@ -58,9 +61,7 @@ impl TokenKind {
     }
 
     fn from_prefix(s: &str) -> Option<Self> {
-        [TokenKind::User, TokenKind::DeviceDetails]
-            .into_iter()
-            .find(|k| k.prefix() == s)
+        TokenKind::ALL.into_iter().find(|k| k.prefix() == s)
     }
 }
 
@@ -204,15 +205,12 @@ pub fn parse(presented: &str) -> Result<(TokenKind, TokenHash), TokenFormatError
 /// `%5F`) anywhere in it, valid token or not. For keeping secrets pasted into the wrong place
 /// (a URL path) out of the logs, so it errs on the side of caution.
 pub fn may_contain_token(s: &str) -> bool {
-    [TokenKind::User, TokenKind::DeviceDetails]
-        .into_iter()
-        .any(|kind| {
-            s.match_indices(kind.prefix()).any(|(i, p)| {
-                let rest = &s[i + p.len()..];
-                rest.starts_with('_')
-                    || rest.get(..3).is_some_and(|r| r.eq_ignore_ascii_case("%5f"))
-            })
+    TokenKind::ALL.into_iter().any(|kind| {
+        s.match_indices(kind.prefix()).any(|(i, p)| {
+            let rest = &s[i + p.len()..];
+            rest.starts_with('_') || rest.get(..3).is_some_and(|r| r.eq_ignore_ascii_case("%5f"))
         })
+    })
 }
 
 #[cfg(test)]
@@ -249,7 +247,7 @@ mod tests {
 
     #[test]
     fn generated_tokens_have_the_documented_shape() {
-        for kind in [TokenKind::User, TokenKind::DeviceDetails] {
+        for kind in TokenKind::ALL {
             let t = generate(kind);
             let s = t.plaintext.expose();
             assert!(s.starts_with(&format!("{}_", kind.prefix())));
