@@ -22,18 +22,66 @@ if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
 fi
 
 export CARGO_TERM_COLOR=never
-echo "== tests on SQLite (and the browser tests)"
-cargo test -- --test-threads=4
+unset CT_TEST_DATABASE # the first two passes are on SQLite whatever the caller's environment
 
-echo "== integration tests on PostgreSQL"
+# Each pass's output is also kept, to count its "test result:" lines (the ignored tests too) into
+# one summary line printed at the end, also when a pass fails.
+LOG_DIR=$(mktemp -d)
+passes=()
+PG_DIR=""
+tally() {
+  awk '/^test result:/ {
+         bins++
+         for (i = 2; i <= NF; i++) { k = $i; if (sub(/;$/, "", k) && (k == "passed" || k == "failed" || k == "ignored")) n[k] += $(i - 1) }
+       }
+       END {
+         if (!bins) { printf "no test results (see above)"; exit }
+         printf "%d passed, %d failed, %d ignored", n["passed"], n["failed"], n["ignored"]
+       }' "$1"
+}
+# run_pass NAME COMMAND...: runs COMMAND, shows and keeps its output, records its tally.
+run_pass() {
+  local name=$1 status=0
+  shift
+  local log="$LOG_DIR/${#passes[@]}.log"
+  echo "== $name"
+  "$@" 2>&1 | tee "$log" || status=$? # pipefail: cargo's status, not tee's
+  passes+=("$name: $(tally "$log")")
+  return "$status"
+}
+stop_pg() {
+  [ -n "$PG_DIR" ] || return 0
+  "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
+on_exit() {
+  local status=$?
+  stop_pg
+  if [ ${#passes[@]} -gt 0 ]; then
+    local line="" p
+    for p in "${passes[@]}"; do line+="${line:+ | }$p"; done
+    echo "== summary: $line"
+  fi
+  rm -rf "$LOG_DIR"
+  exit "$status"
+}
+trap on_exit EXIT
+
+# Unit and integration tests; the browser and PostgreSQL-only tests are #[ignore]d here.
+run_pass "SQLite" cargo test -- --test-threads=4
+
+# The browser tests (#[ignore]d in plain `cargo test`): one at a time, as they take turns on one
+# Chromium anyway (ONE_BROWSER in tests/it/browser.rs) and have timing-sensitive steps.
+run_pass "browser (SQLite)" cargo test --test it browser:: -- --ignored --test-threads=1
+
+# The integration binary again on PostgreSQL, with the PostgreSQL-only (scale-out) tests.
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-PG_DIR=$(mktemp -d)
 PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 RUN_AS=()
+PG_DIR=$(mktemp -d)
 if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DIR"; RUN_AS=(runuser -u postgres --); fi
 "${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
   -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
-stop_pg() { "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$PG_DIR"; }
-trap stop_pg EXIT
-CT_TEST_DATABASE="postgres://postgres@127.0.0.1:$PG_PORT/postgres" cargo test --test it -- --test-threads=4
+CT_TEST_DATABASE="postgres://postgres@127.0.0.1:$PG_PORT/postgres" \
+  run_pass "PostgreSQL" cargo test --test it -- --include-ignored --skip browser:: --test-threads=4

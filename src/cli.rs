@@ -75,16 +75,9 @@ pub struct ServeArgs {
     /// Seed demo fleets, devices and an admin (password printed once) when the database is empty.
     #[arg(long)]
     pub demo: bool,
-    /// Served over HTTPS (directly or behind a TLS proxy): `Secure` + `__Host-` cookies and HSTS.
-    #[arg(long, env = "CONNECT_TOKENS_SECURE_COOKIES")]
-    pub secure_cookies: bool,
-    /// Behind a trusted reverse proxy: take the client address for audit and throttling from
-    /// the last X-Forwarded-For entry (never set this when clients reach the server directly).
-    #[arg(long, env = "CONNECT_TOKENS_TRUSTED_PROXY")]
-    pub trusted_proxy: bool,
-    /// Longest token lifetime an admin may choose, in days.
-    #[arg(long, env = "CONNECT_TOKENS_MAX_TOKEN_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
-    pub max_token_days: i64,
+    /// The server's settings.
+    #[command(flatten)]
+    pub config: Config,
 }
 
 /// `admin` subcommands.
@@ -159,12 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config {
-        secure_cookies: args.secure_cookies,
-        max_token_days: args.max_token_days,
-        trusted_proxy: args.trusted_proxy,
-        ..Config::default()
-    };
+    let config = args.config;
     if args.demo {
         crate::demo::seed_if_empty(&store).await?;
     }
@@ -172,7 +160,7 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    if !args.secure_cookies {
+    if !config.secure_cookies {
         say("note: cookies are not marked Secure; behind HTTPS start with --secure-cookies");
     }
     say(&format!(
@@ -262,13 +250,14 @@ async fn admin_token(
     description: String,
     expires: Option<String>,
 ) -> anyhow::Result<()> {
-    let app = AppState::new(store, Config::default());
+    // The command line issues within the default lifetime limit (it takes no serve settings).
+    let max_token_days = Config::default().max_token_days;
     let now = crate::domain::now();
     let today = crate::domain::expiry::today(time::OffsetDateTime::now_utc());
     let expires = expires.unwrap_or_else(|| {
         crate::domain::expiry::format_date(crate::domain::expiry::default_date(
             today,
-            app.config.max_token_days,
+            max_token_days,
         ))
     });
     let req = TokenRequest {
@@ -277,14 +266,14 @@ async fn admin_token(
         subject: SubjectRequest::User(username),
         ..TokenRequest::default()
     };
-    let valid = match issuing::validate(&app, &req, now)
+    let valid = match issuing::validate(&store, max_token_days, &req, now)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
     {
         Ok(v) => v,
         Err(errors) => bail!(errors.messages().join(" ")),
     };
-    match issuing::issue(&app, None, valid, None, "cli", now)
+    match issuing::issue(&store, None, valid, None, "cli", now)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
     {

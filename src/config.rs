@@ -1,45 +1,111 @@
-//! Runtime settings shared by every subcommand.
+//! The server's settings, declared once: each is a `serve` flag with an environment variable
+//! and its default, and [`Config::default`] is what `serve` gets with none of them given.
+
+use clap::{Args, Parser};
 
 /// Settings the server needs at run time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Cookies get `Secure` and the `__Host-` prefix, and HSTS is sent (set when served over HTTPS).
+    /// Served over HTTPS (directly or behind a TLS proxy): `Secure` + `__Host-` cookies and HSTS.
+    #[arg(long, env = "CONNECT_TOKENS_SECURE_COOKIES")]
     pub secure_cookies: bool,
-    /// Maximum token lifetime in days.
+    /// Behind a trusted reverse proxy: take the client address for audit and throttling from
+    /// the last X-Forwarded-For entry (never set this when clients reach the server directly).
+    #[arg(long, env = "CONNECT_TOKENS_TRUSTED_PROXY")]
+    pub trusted_proxy: bool,
+    /// Longest token lifetime an admin may choose, in days.
+    #[arg(long, env = "CONNECT_TOKENS_MAX_TOKEN_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(i64).range(1..=3650))]
     pub max_token_days: i64,
-    /// Idle session timeout, seconds.
+    /// A console session ends after this many seconds without a request.
+    #[arg(long, env = "CONNECT_TOKENS_SESSION_IDLE_SECS", default_value_t = 30 * 60,
+          value_parser = clap::value_parser!(i64).range(60..=86_400))]
     pub session_idle_secs: i64,
-    /// Absolute session timeout, seconds.
+    /// A console session ends this many seconds after sign-in, however busy.
+    #[arg(long, env = "CONNECT_TOKENS_SESSION_ABSOLUTE_SECS", default_value_t = 12 * 3600,
+          value_parser = clap::value_parser!(i64).range(60..=30 * 86_400))]
     pub session_absolute_secs: i64,
     /// Failed sign-ins per account within the window before it is throttled.
+    #[arg(long, env = "CONNECT_TOKENS_LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 5,
+          value_parser = clap::value_parser!(i64).range(1..=1000))]
     pub login_max_failures_per_account: i64,
     /// Failed sign-ins per source address within the window before it is throttled.
+    #[arg(long, env = "CONNECT_TOKENS_LOGIN_MAX_FAILURES_PER_SOURCE", default_value_t = 20,
+          value_parser = clap::value_parser!(i64).range(1..=100_000))]
     pub login_max_failures_per_source: i64,
-    /// Throttle window, seconds.
+    /// Sign-in throttle window, seconds.
+    #[arg(long, env = "CONNECT_TOKENS_LOGIN_WINDOW_SECS", default_value_t = 15 * 60,
+          value_parser = clap::value_parser!(i64).range(60..=86_400))]
     pub login_window_secs: i64,
-    /// A trusted reverse proxy appends the client's address to `X-Forwarded-For`.
-    pub trusted_proxy: bool,
     /// Seconds between two writes of tokens' `last_used_at` (the most it lags behind).
+    #[arg(long, env = "CONNECT_TOKENS_USAGE_FLUSH_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub usage_flush_secs: u64,
 }
 
+/// Parses nothing but [`Config`], so that its defaults are clap's.
+#[derive(Parser)]
+#[command(no_binary_name = true)]
+struct Defaults {
+    #[command(flatten)]
+    config: Config,
+}
+
 impl Default for Config {
+    /// The declared defaults, whatever the environment says.
     fn default() -> Self {
-        Config {
-            secure_cookies: false,
-            max_token_days: 365,
-            session_idle_secs: 30 * 60,
-            session_absolute_secs: 12 * 3600,
-            login_max_failures_per_account: 5,
-            login_max_failures_per_source: 20,
-            login_window_secs: 15 * 60,
-            usage_flush_secs: 10,
-            trusted_proxy: false,
-        }
+        let mut cmd = <Defaults as clap::CommandFactory>::command();
+        // Read no environment variable: a default is a default.
+        cmd = cmd.mut_args(|a| a.env(None::<&str>));
+        let matches = cmd
+            .try_get_matches_from(std::iter::empty::<&str>())
+            .expect("every setting has a default");
+        <Defaults as clap::FromArgMatches>::from_arg_matches(&matches)
+            .expect("defaults parse")
+            .config
     }
 }
 
 /// The SQLite URL of the embedded database in `data_dir`.
 pub fn sqlite_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("connect-tokens.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_declared_ones() {
+        let c = Config::default();
+        assert!(!c.secure_cookies && !c.trusted_proxy);
+        assert_eq!(c.max_token_days, 365);
+        assert_eq!(c.session_idle_secs, 1800);
+        assert_eq!(c.session_absolute_secs, 43_200);
+        assert_eq!(
+            (
+                c.login_max_failures_per_account,
+                c.login_max_failures_per_source
+            ),
+            (5, 20)
+        );
+        assert_eq!(c.login_window_secs, 900);
+        assert_eq!(c.usage_flush_secs, 10);
+    }
+
+    #[test]
+    fn flags_override_and_bad_values_are_refused() {
+        let mut cmd = <Defaults as clap::CommandFactory>::command();
+        cmd = cmd.mut_args(|a| a.env(None::<&str>));
+        let m = cmd
+            .clone()
+            .try_get_matches_from(["--max-token-days", "30", "--secure-cookies"])
+            .unwrap();
+        let c = <Defaults as clap::FromArgMatches>::from_arg_matches(&m)
+            .unwrap()
+            .config;
+        assert_eq!(c.max_token_days, 30);
+        assert!(c.secure_cookies);
+        assert!(cmd.try_get_matches_from(["--max-token-days", "0"]).is_err());
+    }
 }

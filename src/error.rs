@@ -1,6 +1,6 @@
 //! The one error type. A handler returns `Result<_, AppError>`; the response carries an
-//! [`ErrorMessage`] extension and the router's error layer (`layers::html_errors` for pages,
-//! `layers::json_errors` for the API) decides how it is shown.
+//! [`ErrorMessage`] extension and the router's error layer (`web::html_errors` for pages,
+//! `api::json_errors` for the API) decides how it is shown.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

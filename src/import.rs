@@ -9,13 +9,15 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use crate::domain::device::DeviceText;
 use crate::domain::names;
 use crate::store::devices::Device;
 use crate::store::{ImportError, Store};
 
 const HEADER: [&str; 6] = ["fleet", "uuid", "name", "group", "tags", "description"];
 
-/// Checks one CSV record (`line` for messages) and turns it into a device.
+/// Checks one CSV record by the device field rules ([`DeviceText`]) and turns it into a device
+/// registered at `now`.
 pub fn parse_row(record: &csv::StringRecord, now: i64) -> Result<Device, String> {
     if record.len() != HEADER.len() {
         return Err(format!(
@@ -24,38 +26,23 @@ pub fn parse_row(record: &csv::StringRecord, now: i64) -> Result<Device, String>
             record.len()
         ));
     }
-    let field = |i: usize| record.get(i).unwrap_or_default().trim();
-    let fleet = field(0);
+    let field = |i: usize| record.get(i).unwrap_or_default();
+    let fleet = field(0).trim();
     names::validate_fleet_key(fleet).map_err(|e| format!("fleet {fleet:?}: {e}"))?;
-    let uuid = match field(1) {
+    let uuid = match field(1).trim() {
         "" => names::new_device_uuid(),
         u => names::normalize_device_uuid(u)
             .ok_or_else(|| format!("uuid {u:?} is not of the form d-xxxx-xxxx"))?,
     };
-    let name = field(2);
-    if name.is_empty() || name.chars().count() > 128 {
-        return Err("name must be 1–128 characters".into());
-    }
-    let group = field(3);
-    if group.chars().count() > 64 {
-        return Err("group can be at most 64 characters".into());
-    }
-    let tags = field(4)
-        .split(';')
-        .filter(|t| !t.trim().is_empty())
-        .map(names::normalize_tag)
-        .collect::<Result<Vec<_>, _>>()?;
-    let description = field(5);
-    if description.chars().count() > 1024 {
-        return Err("description can be at most 1024 characters".into());
-    }
+    let text =
+        DeviceText::parse(field(2), field(3), field(4), field(5)).map_err(|e| e.to_string())?;
     Ok(Device {
         uuid,
         fleet_key: fleet.to_owned(),
-        name: name.to_owned(),
-        group_name: group.to_owned(),
-        tags: Device::frame_tags(&tags),
-        description: description.to_owned(),
+        name: text.name,
+        group_name: text.group,
+        tags: Device::frame_tags(&text.tags),
+        description: text.description,
         ip: String::new(),
         agent_version: String::new(),
         last_keepalive: None,
@@ -179,5 +166,13 @@ mod tests {
                 .unwrap_err()
                 .contains("fields")
         );
+        // The same rules as the API and the console: no control characters.
+        for bad in [
+            ["demo", "", "a\u{1b}[31m", "", "", ""],
+            ["demo", "", "n", "g\u{0}", "", ""],
+            ["demo", "", "n", "", "", "nul \u{0}"],
+        ] {
+            assert!(parse_row(&rec(&bad), 5).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,16 +1,17 @@
-//! Issuing tokens: the one path from a request (console form, API call or CLI) to a stored
-//! token — validate, generate, store the hash, audit. The plaintext leaves only in [`Issued`].
+//! A token's life, one path for every face (console form, API call or CLI): [`validate`] a
+//! request, [`issue`] it (generate, store the hash, audit; the plaintext leaves only in
+//! [`Issued`]), and [`revoke`] it (audited). Each takes the [`Store`] and what it needs of the
+//! settings, never the web state.
 
-use crate::AppState;
+use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::expiry::{self, ExpiryError};
 use crate::domain::names;
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{self, PlainToken, TokenKind};
 use crate::error::{AppError, AppResult};
-use crate::store::StoreError;
-use crate::store::audit::AuditEvent;
 use crate::store::tokens::{NewToken, TokenRecord};
 use crate::store::users::User;
+use crate::store::{Store, StoreError};
 
 /// What was asked for, as typed.
 #[derive(Debug, Clone, Default)]
@@ -84,9 +85,11 @@ pub struct ValidRequest {
     permissions: Permissions,
 }
 
-/// Checks every field of `req` against the rules and the database.
+/// Checks every field of `req` against the rules (a lifetime of at most `max_token_days`) and
+/// the database.
 pub async fn validate(
-    app: &AppState,
+    store: &Store,
+    max_token_days: i64,
     req: &TokenRequest,
     now: i64,
 ) -> AppResult<Result<ValidRequest, FieldErrors>> {
@@ -97,61 +100,14 @@ pub async fn validate(
     let today =
         expiry::today(time::OffsetDateTime::from_unix_timestamp(now).map_err(AppError::internal)?);
     let expires_at = expiry::parse_date(req.expires.trim())
-        .and_then(|d| expiry::validate(d, today, app.config.max_token_days))
+        .and_then(|d| expiry::validate(d, today, max_token_days))
         .map_err(|e: ExpiryError| errors.expires = Some(e.to_string()))
         .ok();
-    let (kind, target, user) = match &req.subject {
-        SubjectRequest::Fleet(key) => {
-            let key = key.trim();
-            if key.is_empty() {
-                errors.target = Some("Choose a fleet.".into());
-            } else if names::validate_fleet_key(key).is_err() {
-                errors.target = Some("That is not a fleet key.".into());
-            } else if app.store.fleet(key).await?.is_none() {
-                errors.target = Some(format!("There is no fleet {key:?}."));
-            }
-            (
-                TokenKind::DeviceDetails,
-                Some(Target::Fleet(key.to_owned())),
-                None,
-            )
-        }
-        SubjectRequest::Device(uuid) => {
-            let normalized = names::normalize_device_uuid(uuid);
-            match &normalized {
-                None if uuid.trim().is_empty() => errors.target = Some("Choose a device.".into()),
-                None => {
-                    errors.target = Some(format!(
-                        "{:?} is not a device UUID (d-xxxx-xxxx).",
-                        uuid.trim()
-                    ))
-                }
-                Some(u) if app.store.device(u).await?.is_none() => {
-                    errors.target = Some(format!("There is no device {u}."));
-                }
-                Some(_) => {}
-            }
-            (
-                TokenKind::DeviceDetails,
-                normalized.map(Target::Device),
-                None,
-            )
-        }
-        SubjectRequest::User(username) => {
-            let user = app.store.user_by_username(username.trim()).await?;
-            match &user {
-                None if username.trim().is_empty() => errors.target = Some("Choose a user.".into()),
-                None => errors.target = Some(format!("There is no user {:?}.", username.trim())),
-                Some(u) if u.disabled => {
-                    errors.target = Some(format!("User {} is disabled.", u.username))
-                }
-                Some(_) => {}
-            }
-            (TokenKind::User, None, user)
-        }
-        SubjectRequest::Missing => {
-            errors.target = Some("Choose Fleet or Device as the target entity.".into());
-            (TokenKind::DeviceDetails, None, None)
+    let (kind, target, user) = match check_subject(store, &req.subject).await? {
+        Ok(subject) => subject,
+        Err((kind, message)) => {
+            errors.target = Some(message);
+            (kind, None, None)
         }
     };
     if kind == TokenKind::DeviceDetails && req.permissions.is_empty() {
@@ -174,6 +130,57 @@ pub async fn validate(
     }))
 }
 
+/// The kind, target and user of a subject as typed, each checked against the database; or the
+/// kind it was meant for and what is wrong.
+async fn check_subject(
+    store: &Store,
+    subject: &SubjectRequest,
+) -> AppResult<Result<(TokenKind, Option<Target>, Option<User>), (TokenKind, String)>> {
+    let device_details = |message: String| Err((TokenKind::DeviceDetails, message));
+    Ok(match subject {
+        SubjectRequest::Fleet(key) => {
+            let key = key.trim();
+            if key.is_empty() {
+                device_details("Choose a fleet.".into())
+            } else if names::validate_fleet_key(key).is_err() {
+                device_details("That is not a fleet key.".into())
+            } else if store.fleet(key).await?.is_none() {
+                device_details(format!("There is no fleet {key:?}."))
+            } else {
+                Ok((
+                    TokenKind::DeviceDetails,
+                    Some(Target::Fleet(key.to_owned())),
+                    None,
+                ))
+            }
+        }
+        SubjectRequest::Device(uuid) => match names::normalize_device_uuid(uuid) {
+            None if uuid.trim().is_empty() => device_details("Choose a device.".into()),
+            None => device_details(format!(
+                "{:?} is not a device UUID (d-xxxx-xxxx).",
+                uuid.trim()
+            )),
+            Some(u) if store.device(&u).await?.is_none() => {
+                device_details(format!("There is no device {u}."))
+            }
+            Some(u) => Ok((TokenKind::DeviceDetails, Some(Target::Device(u)), None)),
+        },
+        SubjectRequest::User(username) => {
+            let username = username.trim();
+            let user = |message: String| Err((TokenKind::User, message));
+            match store.user_by_username(username).await? {
+                None if username.is_empty() => user("Choose a user.".into()),
+                None => user(format!("There is no user {username:?}.")),
+                Some(u) if u.disabled => user(format!("User {} is disabled.", u.username)),
+                Some(u) => Ok((TokenKind::User, None, Some(u))),
+            }
+        }
+        SubjectRequest::Missing => {
+            device_details("Choose Fleet or Device as the target entity.".into())
+        }
+    })
+}
+
 /// A stored token and its plaintext, for the one response that shows it.
 #[derive(Debug)]
 pub struct Issued {
@@ -194,7 +201,7 @@ pub enum IssueOutcome {
 
 /// Generates, stores and audits the token of a valid request.
 pub async fn issue(
-    app: &AppState,
+    store: &Store,
     actor: Option<&User>,
     req: ValidRequest,
     form_nonce: Option<&str>,
@@ -214,41 +221,54 @@ pub async fn issue(
         expires_at: req.expires_at,
         form_nonce,
     };
-    let id = match app.store.insert_token(&new, now).await {
+    let id = match store.insert_token(&new, now).await {
         Ok(id) => id,
         Err(StoreError::Conflict(_)) if form_nonce.is_some() => {
-            let previous = app
-                .store
+            let previous = store
                 .token_id_for_nonce(form_nonce.unwrap_or_default())
                 .await?;
             return Ok(IssueOutcome::Replayed(previous));
         }
         Err(e) => return Err(e.into()),
     };
-    let record = app
-        .store
+    let record = store
         .token(&id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("token vanished")))?;
-    app.store
-        .audit(
-            &AuditEvent {
-                actor: actor.map_or_else(|| "cli".to_owned(), |a| a.username.clone()),
-                action: "token.generated",
-                token_id: Some(id),
-                target: record.subject(),
-                source: source.to_owned(),
-                detail: format!(
-                    "{} {}",
-                    req.kind.as_str(),
-                    record.permissions.names().join(",")
-                ),
-            },
-            now,
-        )
-        .await?;
+    let actor_name = actor.map_or_else(|| "cli".to_owned(), |a| a.username.clone());
+    let detail = format!(
+        "{} {}",
+        req.kind.as_str(),
+        record.permissions.names().join(",")
+    );
+    let event = AuditEvent::new(AuditAction::TokenGenerated, actor_name, source)
+        .token(id)
+        .target(record.subject())
+        .detail(detail);
+    store.audit(&event, now).await?;
     Ok(IssueOutcome::Issued(Box::new(Issued {
         plaintext: generated.plaintext,
         record,
     })))
+}
+
+/// Revokes `token` for `actor` and audits it with `detail` (how it was asked for); false when
+/// it was revoked already (nothing is recorded then).
+pub async fn revoke(
+    store: &Store,
+    actor: &User,
+    token: &TokenRecord,
+    source: &str,
+    detail: &str,
+    now: i64,
+) -> AppResult<bool> {
+    let revoked = store.revoke_token(&token.id, now).await?;
+    if revoked {
+        let event = AuditEvent::new(AuditAction::TokenRevoked, &actor.username, source)
+            .token(&token.id)
+            .target(token.subject())
+            .detail(detail);
+        store.audit(&event, now).await?;
+    }
+    Ok(revoked)
 }

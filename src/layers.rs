@@ -1,13 +1,13 @@
 //! Cross-cutting layers, assembled in one place: security headers, no-store, body limit,
-//! sensitive headers, tracing without secrets, and the two ways of showing errors.
+//! sensitive headers, tracing without secrets; and the step both error layers (`web`'s HTML,
+//! `api`'s JSON) start from.
 
 use std::borrow::Cow;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::to_bytes;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::{
@@ -98,12 +98,28 @@ fn loggable_path(path: &str) -> Cow<'_, str> {
     Cow::Owned(segments.join("/"))
 }
 
-/// The client message of an error response: the app's own, or the text of a framework
-/// rejection (bad form, unknown route…).
-async fn take_message(res: Response) -> (axum::http::response::Parts, String) {
-    let (parts, body) = res.into_parts();
+/// An error response that no error layer has shown yet (the plain text of an [`AppError`] or of
+/// a framework rejection: bad form, unknown route…), split into its parts and client message
+/// for the console's or the API's error layer to render; any other response comes back as is.
+///
+/// [`AppError`]: crate::error::AppError
+pub async fn unrendered_error(
+    res: Response,
+) -> Result<(axum::http::response::Parts, String), Response> {
+    let status = res.status();
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return Err(res);
+    }
+    let (mut parts, body) = res.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
     if let Some(m) = parts.extensions.get::<ErrorMessage>() {
-        return (parts.clone(), m.0.clone());
+        let message = m.0.clone();
+        return Ok((parts, message));
     }
     let text = to_bytes(body, 4096)
         .await
@@ -117,64 +133,7 @@ async fn take_message(res: Response) -> (axum::http::response::Parts, String) {
                 .unwrap_or("Error")
                 .to_owned()
         });
-    (parts, text)
-}
-
-fn is_plain_error(res: &Response) -> bool {
-    let status = res.status();
-    let plain = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|ct| ct.starts_with("text/plain"));
-    (status.is_client_error() || status.is_server_error()) && plain
-}
-
-/// Renders error responses of the console as HTML pages.
-pub async fn html_errors(req: Request, next: Next) -> Response {
-    as_html(next.run(req).await).await
-}
-
-/// Renders error responses of the API as JSON.
-pub async fn json_errors(req: Request, next: Next) -> Response {
-    as_json(next.run(req).await).await
-}
-
-/// An error response with an HTML page body; other responses unchanged.
-pub async fn as_html(res: Response) -> Response {
-    if !is_plain_error(&res) {
-        return res;
-    }
-    let (mut parts, message) = take_message(res).await;
-    let html = crate::web::error_page(parts.status, &message);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    Response::from_parts(parts, Body::from(html))
-}
-
-/// An error response with the API's body `{"errors":[{"status":..,"message":".."}]}`.
-pub async fn as_json(res: Response) -> Response {
-    if !is_plain_error(&res) {
-        return res;
-    }
-    let (mut parts, message) = take_message(res).await;
-    let body =
-        serde_json::json!({"errors": [{"status": parts.status.as_u16(), "message": message}]});
-    if parts.status == StatusCode::UNAUTHORIZED {
-        parts.headers.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
-    }
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Response::from_parts(parts, Body::from(body.to_string()))
+    Ok((parts, text))
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! device fleets.
 //!
 //! Layers, top to bottom (each may call only the ones below it):
-//! `web` (pages) and `api` (JSON) → `auth` (sessions, CSRF, passwords, bearer tokens) →
-//! `store` (SQL) → `domain` (pure rules).
+//! `cli` → `web` (pages) and `api` (JSON) → `auth` (sessions, CSRF, passwords, bearer tokens),
+//! `issuing` (the token lifecycle) and `import` → `store` (SQL) → `domain` (pure rules).
+//! `state`, `config`, `error` and `layers` serve the layers above `store`; `store` and `domain`
+//! import nothing from above them.
 
 pub mod api;
 pub mod auth;
@@ -15,6 +17,7 @@ pub mod error;
 pub mod import;
 pub mod issuing;
 pub mod layers;
+pub mod state;
 pub mod store;
 pub mod web;
 
@@ -24,35 +27,13 @@ pub mod web;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
 
 pub use config::Config;
+pub use state::AppState;
 pub use store::Store;
-
-/// What every handler can reach.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// Settings.
-    pub config: Arc<Config>,
-    /// Pending `last_used_at` stamps of API tokens.
-    pub usage: Arc<store::usage::UsageBatch>,
-}
-
-impl AppState {
-    /// State over `store` with `config`.
-    pub fn new(store: Store, config: Config) -> Self {
-        AppState {
-            store,
-            config: Arc::new(config),
-            usage: Arc::default(),
-        }
-    }
-}
 
 /// The whole application: console pages, API, health checks, wrapped in the common layers.
 pub fn app(state: AppState) -> Router {
@@ -72,9 +53,9 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     let api = path.starts_with("/api/") || path.starts_with("/access/");
     let res = error::AppError::NotFound.into_response();
     if api {
-        layers::as_json(res).await
+        api::as_json(res).await
     } else {
-        layers::as_html(res).await
+        web::as_html(res).await
     }
 }
 

@@ -5,9 +5,10 @@ pub mod access;
 pub mod json;
 pub mod v2;
 
+use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::from_fn;
+use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::layers::{body_limit, json_errors};
+use crate::layers::{body_limit, unrendered_error};
 
 /// The OpenAPI 3 document of every endpoint; tests hold the API to it.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -48,6 +49,33 @@ pub fn router() -> Router<AppState> {
         )
         .layer(body_limit())
         .layer(from_fn(json_errors))
+}
+
+/// The API's error layer: error responses get the body
+/// `{"errors":[{"status":..,"message":".."}]}`, and a 401 says `WWW-Authenticate: Bearer`.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    as_json(next.run(req).await).await
+}
+
+/// An error response with the API's JSON body; other responses unchanged.
+pub async fn as_json(res: Response) -> Response {
+    let (mut parts, message) = match unrendered_error(res).await {
+        Err(res) => return res,
+        Ok(split) => split,
+    };
+    let body =
+        serde_json::json!({"errors": [{"status": parts.status.as_u16(), "message": message}]});
+    if parts.status == StatusCode::UNAUTHORIZED {
+        parts.headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+    }
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 /// `GET /readyz`: 200 when the database answers with the expected schema, 503 otherwise.

@@ -1,8 +1,9 @@
-//! API authentication: the one bearer-token extractor and the one authorization step.
+//! API authentication: the one bearer-token extractor and the one authorisation step.
 //!
 //! The extractor refuses tokens in query strings and checks the token's format and checksum
 //! offline, so a mistyped or forged token costs no database work. [`authorize`] then judges
-//! the stored token (revoked, expired, disabled user) and the scope decision together.
+//! the stored token (revoked, expired, disabled user) and the scope decision together;
+//! [`authorize_admin`] is the token-management API's guard beside it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,11 +14,14 @@ use axum::http::request::Parts;
 
 use super::{client_ip, source_name};
 use crate::AppState;
-use crate::domain::scope::{Decision, Permission, Principal, Resource};
+use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::expiry;
+use crate::domain::scope::{self, Decision, Permission, Principal, Resource, Role};
 use crate::domain::token::{self, TokenHash, TokenKind};
-use crate::error::AppError;
-use crate::store::access::TokenAuth;
-use crate::store::audit::AuditEvent;
+use crate::error::{AppError, AppResult};
+use crate::store::access::{Holder, TokenAuth, TokenUser};
+use crate::store::devices::Device;
+use crate::store::users::User;
 
 /// A well-formed bearer token presented in the `Authorization` header.
 #[derive(Debug, Clone)]
@@ -85,114 +89,137 @@ impl FromRequestParts<AppState> for Bearer {
     }
 }
 
+/// What an API call asks to reach.
+#[derive(Debug, Clone, Copy)]
+pub enum Access<'a> {
+    /// Nothing in particular: only who is calling (their scope is judged by the handler).
+    Caller,
+    /// A fleet as a whole (its device list), needing `needed`.
+    Fleet {
+        /// Fleet key from the URL.
+        fleet: &'a str,
+        /// Permission type the call needs.
+        needed: Permission,
+    },
+    /// One device under a fleet's URL, loaded in the same statement as the token.
+    Device {
+        /// Fleet key from the URL.
+        fleet: &'a str,
+        /// Normalised device UUID from the URL.
+        uuid: &'a str,
+        /// Permission type the call needs.
+        needed: Permission,
+    },
+}
+
 /// Who is calling, once the stored token is judged live.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// Token ID.
     pub token_id: String,
-    /// The scope principal.
+    /// The scope principal (a user's rights are those on the fleet asked about, if any).
     pub principal: Principal,
-    /// For user tokens: the username.
-    pub username: Option<String>,
-    /// Whether the user behind a user token is an admin.
-    pub is_admin: bool,
+    /// For user tokens: the user as they are now.
+    pub user: Option<TokenUser>,
 }
 
-async fn refuse(
-    app: &AppState,
-    bearer: &Bearer,
-    token_id: &str,
-    detail: &str,
-) -> Result<(), AppError> {
-    app.store
-        .audit(
-            &AuditEvent {
-                actor: format!("token {token_id}"),
-                action: "token.refused",
-                token_id: Some(token_id.to_owned()),
-                target: String::new(),
-                source: bearer.source(),
-                detail: detail.to_owned(),
-            },
-            crate::domain::now(),
-        )
-        .await?;
+impl Caller {
+    /// Whether the user behind a user token is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role == Role::Admin)
+    }
+}
+
+/// An authorised call: the caller and, for [`Access::Device`], the device (in the URL's fleet).
+#[derive(Debug)]
+pub struct Authorized {
+    /// Who is calling.
+    pub caller: Caller,
+    /// The device asked for.
+    pub device: Option<Device>,
+}
+
+/// Records a refused use of a live-looking token.
+async fn refuse(app: &AppState, bearer: &Bearer, token_id: &str, detail: &str) -> AppResult<()> {
+    let event = AuditEvent::new(
+        AuditAction::TokenRefused,
+        format!("token {token_id}"),
+        bearer.source(),
+    )
+    .token(token_id)
+    .detail(detail);
+    app.store.audit(&event, crate::domain::now()).await?;
     Ok(())
 }
 
-/// Judges a stored token: unknown, revoked, expired or a disabled user → 401. The user's
-/// rights are those on `fleet` as loaded with the token.
-pub async fn caller(
+/// The one authorisation step of the API: one statement loads the token (with the user's rights
+/// on the URL's fleet, and the device asked for); an unknown, revoked or expired token, or a
+/// disabled user, gets 401; then the scope decision: out of scope → 404 (exactly like a missing
+/// resource), missing permission → 403 naming it. Refusals are audited; accepted uses stamped.
+pub async fn authorize(
     app: &AppState,
     bearer: &Bearer,
-    auth: Option<TokenAuth>,
-    fleet: Option<&str>,
-) -> Result<Caller, AppError> {
-    let now = crate::domain::now();
-    let Some(auth) = auth else {
-        return Err(unauthorized("Invalid token."));
-    };
-    // (audit detail, client message) of a refusal.
-    let refusal = if auth.revoked {
-        Some(("revoked", "This token was revoked."))
-    } else if crate::domain::expiry::is_expired(auth.expires_at, now) {
-        Some(("expired", "This token has expired."))
-    } else if auth.kind == TokenKind::User && auth.user.as_ref().is_none_or(|u| u.disabled) {
-        Some(("user disabled", "The user of this token is disabled."))
-    } else {
-        None
-    };
-    if let Some((detail, message)) = refusal {
-        refuse(app, bearer, &auth.token_id, detail).await?;
-        return Err(unauthorized(message));
-    }
-    app.usage.record(&auth.token_id, now);
-    let (principal, username, is_admin) = match (auth.kind, auth.user) {
-        (TokenKind::User, Some(u)) => {
-            let mut fleets = HashMap::new();
-            if let Some(f) = fleet {
-                fleets.insert(f.to_owned(), auth.fleet_permissions);
-            }
-            (
-                Principal::User {
-                    role: u.role,
-                    fleets,
-                },
-                Some(u.username),
-                u.role == crate::domain::scope::Role::Admin,
-            )
-        }
-        _ => match auth.target {
-            Some(target) => (
-                Principal::DeviceToken {
-                    target,
-                    permissions: auth.permissions,
-                },
-                None,
-                false,
-            ),
-            None => return Err(unauthorized("Invalid token.")),
+    access: Access<'_>,
+) -> AppResult<Authorized> {
+    let (fleet, auth, device) = match access {
+        Access::Caller => (
+            None,
+            app.store
+                .token_auth(&bearer.hash, bearer.kind, None)
+                .await?,
+            None,
+        ),
+        Access::Fleet { fleet, .. } => (
+            Some(fleet),
+            app.store
+                .token_auth(&bearer.hash, bearer.kind, Some(fleet))
+                .await?,
+            None,
+        ),
+        Access::Device { fleet, uuid, .. } => match app
+            .store
+            .token_auth_with_device(&bearer.hash, bearer.kind, fleet, uuid)
+            .await?
+        {
+            Some((auth, device)) => (Some(fleet), Some(auth), device),
+            None => (Some(fleet), None, None),
         },
     };
-    Ok(Caller {
-        token_id: auth.token_id,
-        principal,
-        username,
-        is_admin,
-    })
-}
-
-/// Applies the scope decision: out of scope → 404 (exactly like a missing resource), missing
-/// permission → 403 naming it (audited).
-pub async fn enforce(
-    app: &AppState,
-    bearer: &Bearer,
-    caller: &Caller,
-    resource: Resource<'_>,
-    needed: Permission,
-) -> Result<(), AppError> {
-    match crate::domain::scope::decide(&caller.principal, resource, needed) {
-        Decision::Allow => Ok(()),
+    let caller = live_caller(app, bearer, auth, fleet).await?;
+    let (resource, needed) = match access {
+        Access::Caller => return Ok(Authorized { caller, device }),
+        Access::Fleet { fleet, needed } => (
+            Resource {
+                fleet,
+                device: None,
+            },
+            needed,
+        ),
+        // The URL names a device that is there, or one that is not (never existed, deleted, or
+        // in another fleet than the URL says). A missing device is judged on the URL's fleet
+        // alone: no device target covers it (404, as for any device outside the target), a
+        // fleet target or a user's rights on that fleet decide between 403 and the handler's
+        // 404 — the same answers whether the UUID exists elsewhere or not at all.
+        Access::Device {
+            fleet,
+            uuid,
+            needed,
+        } => {
+            let in_fleet = device.as_ref().is_some_and(|d| d.fleet_key == fleet);
+            (
+                Resource {
+                    fleet,
+                    device: in_fleet.then_some(uuid),
+                },
+                needed,
+            )
+        }
+    };
+    match scope::decide(&caller.principal, resource, needed) {
+        Decision::Allow => Ok(Authorized {
+            caller,
+            device: device.filter(|d| d.fleet_key == resource.fleet),
+        }),
         Decision::NotFound => Err(AppError::NotFound),
         Decision::Forbidden(p) => {
             refuse(
@@ -208,6 +235,95 @@ pub async fn enforce(
             )))
         }
     }
+}
+
+/// The API's admin guard: an administrator's live user token, with the user as stored. A device
+/// details token is judged first (a revoked one still gets its 401), then refused with 403.
+pub async fn authorize_admin(app: &AppState, bearer: &Bearer) -> AppResult<(Caller, User)> {
+    let caller = authorize(app, bearer, Access::Caller).await?.caller;
+    if bearer.kind == TokenKind::DeviceDetails {
+        return Err(AppError::Forbidden(
+            "Device details tokens cannot manage tokens.".into(),
+        ));
+    }
+    if !caller.is_admin() {
+        return Err(AppError::Forbidden(
+            "Only an administrator's user token can manage tokens.".into(),
+        ));
+    }
+    let id = caller
+        .user
+        .as_ref()
+        .map(|u| u.id.as_str())
+        .unwrap_or_default();
+    let user = app
+        .store
+        .user(id)
+        .await?
+        .ok_or_else(|| unauthorized("Invalid token."))?;
+    Ok((caller, user))
+}
+
+/// Judges a stored token: unknown, revoked, expired or a disabled user → 401 (audited but for
+/// the unknown). A user's rights are those on `fleet` as loaded with the token.
+async fn live_caller(
+    app: &AppState,
+    bearer: &Bearer,
+    auth: Option<TokenAuth>,
+    fleet: Option<&str>,
+) -> AppResult<Caller> {
+    let now = crate::domain::now();
+    let Some(auth) = auth else {
+        return Err(unauthorized("Invalid token."));
+    };
+    // (audit detail, client message) of a refusal.
+    let refusal = if auth.revoked {
+        Some(("revoked", "This token was revoked."))
+    } else if expiry::is_expired(auth.expires_at, now) {
+        Some(("expired", "This token has expired."))
+    } else if matches!(&auth.holder, Holder::User { user, .. } if user.disabled) {
+        Some(("user disabled", "The user of this token is disabled."))
+    } else {
+        None
+    };
+    if let Some((detail, message)) = refusal {
+        refuse(app, bearer, &auth.token_id, detail).await?;
+        return Err(unauthorized(message));
+    }
+    app.usage.record(&auth.token_id, now);
+    let (principal, user) = match auth.holder {
+        Holder::Scope {
+            target,
+            permissions,
+        } => (
+            Principal::DeviceToken {
+                target,
+                permissions,
+            },
+            None,
+        ),
+        Holder::User {
+            user,
+            fleet_permissions,
+        } => {
+            let fleets = fleet
+                .map(|f| (f.to_owned(), fleet_permissions))
+                .into_iter()
+                .collect::<HashMap<_, _>>();
+            (
+                Principal::User {
+                    role: user.role,
+                    fleets,
+                },
+                Some(user),
+            )
+        }
+    };
+    Ok(Caller {
+        token_id: auth.token_id,
+        principal,
+        user,
+    })
 }
 
 #[cfg(test)]

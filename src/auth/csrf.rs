@@ -13,9 +13,6 @@ use super::session::expected_csrf;
 use crate::AppState;
 use crate::error::AppError;
 
-/// Largest form body the console accepts.
-pub const FORM_LIMIT: usize = 64 * 1024;
-
 /// Whether the request comes from another site.
 fn cross_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
@@ -46,7 +43,7 @@ pub async fn csrf_guard(State(app): State<AppState>, req: Request, next: Next) -
     if cross_site(&parts.headers) {
         return AppError::Forbidden("Cross-site requests are not accepted.".into()).into_response();
     }
-    let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
+    let Ok(bytes) = to_bytes(body, crate::layers::BODY_LIMIT).await else {
         return AppError::BadRequest("The form is too large.".into()).into_response();
     };
     let presented = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)

@@ -82,6 +82,61 @@ pub fn is_expired(expires_at: i64, now: i64) -> bool {
     now >= expires_at
 }
 
+/// How long before its expiry a live token is flagged as expiring soon.
+pub const EXPIRING_SOON_SECS: i64 = 7 * 86_400;
+
+/// Whether a token that stops working at `expires_at` is live at `now` but stops within
+/// [`EXPIRING_SOON_SECS`].
+pub fn is_expiring_soon(expires_at: i64, now: i64) -> bool {
+    !is_expired(expires_at, now) && expires_at - now <= EXPIRING_SOON_SECS
+}
+
+/// Lifecycle state of a token at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    /// Usable.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Revoked (whether or not it has expired since).
+    Revoked,
+}
+
+impl TokenStatus {
+    /// Every status, in the order filters offer them.
+    pub const ALL: [TokenStatus; 3] = [
+        TokenStatus::Active,
+        TokenStatus::Expired,
+        TokenStatus::Revoked,
+    ];
+
+    /// The status of a token revoked at `revoked_at` (if ever) that stops working at
+    /// `expires_at`, at `now`.
+    pub fn at(revoked_at: Option<i64>, expires_at: i64, now: i64) -> Self {
+        if revoked_at.is_some() {
+            TokenStatus::Revoked
+        } else if is_expired(expires_at, now) {
+            TokenStatus::Expired
+        } else {
+            TokenStatus::Active
+        }
+    }
+
+    /// Lower-case name used in filters and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Revoked => "revoked",
+        }
+    }
+
+    /// Inverse of [`TokenStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        TokenStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +168,26 @@ mod tests {
         assert!(!is_expired(exp, exp - 1));
         assert!(is_expired(exp, exp));
         assert!(is_expired(exp, exp + 1));
+    }
+
+    #[test]
+    fn status_and_the_expiring_soon_window() {
+        let exp = 1_000_000;
+        assert_eq!(TokenStatus::at(None, exp, exp - 1), TokenStatus::Active);
+        assert_eq!(TokenStatus::at(None, exp, exp), TokenStatus::Expired);
+        assert_eq!(TokenStatus::at(Some(1), exp, exp - 1), TokenStatus::Revoked);
+        assert_eq!(TokenStatus::at(Some(1), exp, exp + 1), TokenStatus::Revoked);
+        assert!(is_expiring_soon(exp, exp - EXPIRING_SOON_SECS));
+        assert!(!is_expiring_soon(exp, exp - EXPIRING_SOON_SECS - 1));
+        assert!(is_expiring_soon(exp, exp - 1));
+        assert!(
+            !is_expiring_soon(exp, exp),
+            "an expired token is not expiring"
+        );
+        for s in TokenStatus::ALL {
+            assert_eq!(TokenStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(TokenStatus::parse("Active"), None);
     }
 
     #[test]

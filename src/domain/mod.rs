@@ -1,7 +1,11 @@
-//! Pure rules: token format, scope decisions, expiry, names. No I/O, no HTTP, no SQL.
+//! Pure rules: token format, scope decisions, expiry and status, names and device fields, audit
+//! actions. No I/O, no HTTP, no SQL.
 
+pub mod audit;
+pub mod device;
 pub mod expiry;
 pub mod names;
+pub mod permission;
 pub mod scope;
 pub mod token;
 

@@ -1,121 +1,8 @@
 //! Who may do what to which resource: one pure decision for every token and user.
 
 use std::collections::HashMap;
-use std::fmt;
 
-/// One permission type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    /// GET.
-    Read,
-    /// PATCH/POST that change a device.
-    Write,
-    /// DELETE.
-    Delete,
-}
-
-impl Permission {
-    /// All permission types, in display order.
-    pub const ALL: [Permission; 3] = [Permission::Read, Permission::Write, Permission::Delete];
-
-    fn bit(self) -> i64 {
-        match self {
-            Permission::Read => 1,
-            Permission::Write => 2,
-            Permission::Delete => 4,
-        }
-    }
-
-    /// Lower-case name used in forms, the API and storage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::Read => "read",
-            Permission::Write => "write",
-            Permission::Delete => "delete",
-        }
-    }
-
-    /// Capitalised label for the console.
-    pub fn label(self) -> &'static str {
-        match self {
-            Permission::Read => "Read",
-            Permission::Write => "Write",
-            Permission::Delete => "Delete",
-        }
-    }
-
-    /// Inverse of [`Permission::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        Permission::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
-/// A set of permission types, stored as a small bit mask.
-#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Permissions(i64);
-
-impl Permissions {
-    /// No permission.
-    pub const NONE: Permissions = Permissions(0);
-    /// Read, write and delete.
-    pub const ALL: Permissions = Permissions(7);
-
-    /// From the stored bit mask; unknown bits are dropped.
-    pub fn from_bits(bits: i64) -> Self {
-        Permissions(bits & 7)
-    }
-
-    /// The stored bit mask.
-    pub fn bits(self) -> i64 {
-        self.0
-    }
-
-    /// Whether `p` is in the set.
-    pub fn contains(self, p: Permission) -> bool {
-        self.0 & p.bit() != 0
-    }
-
-    /// The set with `p` added.
-    pub fn with(self, p: Permission) -> Self {
-        Permissions(self.0 | p.bit())
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Members in display order.
-    pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL
-            .into_iter()
-            .filter(move |p| self.contains(*p))
-    }
-
-    /// Lower-case names, e.g. `["read", "write"]`.
-    pub fn names(self) -> Vec<&'static str> {
-        self.iter().map(Permission::as_str).collect()
-    }
-}
-
-impl fmt::Debug for Permissions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.names()).finish()
-    }
-}
-
-impl fmt::Display for Permissions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let labels: Vec<_> = self.iter().map(Permission::label).collect();
-        f.write_str(&labels.join(", "))
-    }
-}
-
-impl FromIterator<Permission> for Permissions {
-    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
-        iter.into_iter().fold(Permissions::NONE, Permissions::with)
-    }
-}
+pub use super::permission::{Permission, Permissions};
 
 /// The target entity of a device details token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,13 +80,11 @@ pub enum Decision {
     NotFound,
 }
 
-/// Decides whether `principal` may perform `needed` on `resource`.
-///
-/// Out-of-target resources are `NotFound` (no existence oracle); in-target resources without the
-/// permission are `Forbidden`. A device-targeted token sees its device only, never the fleet's
-/// device list.
-pub fn decide(principal: &Principal, resource: Resource<'_>, needed: Permission) -> Decision {
-    let granted = match principal {
+/// The permission types `principal` holds on `resource`; `None` when the resource is out of its
+/// scope (it does not see it at all). A device-targeted token sees its device only, never the
+/// fleet's device list; a user with an empty set on a fleet does not see that fleet.
+pub fn granted(principal: &Principal, resource: Resource<'_>) -> Option<Permissions> {
+    match principal {
         Principal::DeviceToken {
             target,
             permissions,
@@ -208,23 +93,27 @@ pub fn decide(principal: &Principal, resource: Resource<'_>, needed: Permission)
                 Target::Fleet(fleet) => fleet == resource.fleet,
                 Target::Device(device) => resource.device == Some(device.as_str()),
             };
-            if !in_target {
-                return Decision::NotFound;
-            }
-            *permissions
+            in_target.then_some(*permissions)
         }
         Principal::User {
             role: Role::Admin, ..
-        } => Permissions::ALL,
-        Principal::User { fleets, .. } => match fleets.get(resource.fleet) {
-            Some(p) if !p.is_empty() => *p,
-            _ => return Decision::NotFound,
-        },
-    };
-    if granted.contains(needed) {
-        Decision::Allow
-    } else {
-        Decision::Forbidden(needed)
+        } => Some(Permissions::ALL),
+        Principal::User { fleets, .. } => fleets
+            .get(resource.fleet)
+            .copied()
+            .filter(|p| !p.is_empty()),
+    }
+}
+
+/// Decides whether `principal` may perform `needed` on `resource`.
+///
+/// Out-of-scope resources are `NotFound` (no existence oracle); in-scope resources without the
+/// permission are `Forbidden`.
+pub fn decide(principal: &Principal, resource: Resource<'_>, needed: Permission) -> Decision {
+    match granted(principal, resource) {
+        None => Decision::NotFound,
+        Some(p) if p.contains(needed) => Decision::Allow,
+        Some(_) => Decision::Forbidden(needed),
     }
 }
 
@@ -232,8 +121,70 @@ pub fn decide(principal: &Principal, resource: Resource<'_>, needed: Permission)
 mod tests {
     use super::*;
 
-    fn all_subsets() -> Vec<Permissions> {
-        (0..8).map(Permissions::from_bits).collect()
+    /// The five resources of the table: in and out of fleet `a`, fleet- and device-level.
+    fn resources() -> [(&'static str, Resource<'static>); 5] {
+        let r = |fleet, device| Resource { fleet, device };
+        [
+            ("fleet resource in fleet a", r("a", None)),
+            ("device d1 in fleet a", r("a", Some("d1"))),
+            ("device d2 in fleet a", r("a", Some("d2"))),
+            ("fleet resource in fleet b", r("b", None)),
+            ("device d3 in fleet b", r("b", Some("d3"))),
+        ]
+    }
+
+    /// The four principal shapes holding `perms` (the admin ignores them).
+    fn principals(perms: Permissions) -> [(&'static str, Principal); 4] {
+        let token = |target| Principal::DeviceToken {
+            target,
+            permissions: perms,
+        };
+        [
+            ("fleet-a token", token(Target::Fleet("a".into()))),
+            ("device-d1 token", token(Target::Device("d1".into()))),
+            (
+                "user with perms on a",
+                Principal::User {
+                    role: Role::User,
+                    fleets: HashMap::from([("a".into(), perms)]),
+                },
+            ),
+            (
+                "admin",
+                Principal::User {
+                    role: Role::Admin,
+                    fleets: HashMap::new(),
+                },
+            ),
+        ]
+    }
+
+    /// The answer the table expects, written out independently of [`granted`].
+    fn expected(
+        pname: &str,
+        perms: Permissions,
+        resource: Resource<'_>,
+        needed: Permission,
+    ) -> Decision {
+        let in_scope = match pname {
+            "fleet-a token" | "user with perms on a" => resource.fleet == "a",
+            "device-d1 token" => resource.device == Some("d1"),
+            _ => true,
+        };
+        let effective = if pname == "admin" {
+            Permissions::ALL
+        } else {
+            perms
+        };
+        // A user with an empty set on a fleet does not see it at all.
+        let visible = in_scope && !(pname == "user with perms on a" && perms.is_empty());
+        if !visible {
+            Decision::NotFound
+        } else if effective.contains(needed) {
+            Decision::Allow
+        } else {
+            Decision::Forbidden(needed)
+        }
     }
 
     /// Every principal shape × every permission subset × resource in/out of target ×
@@ -241,100 +192,13 @@ mod tests {
     #[test]
     fn decision_table_covers_every_combination() {
         let mut cases = 0;
-        let resources = [
-            (
-                "fleet resource in fleet a",
-                Resource {
-                    fleet: "a",
-                    device: None,
-                },
-            ),
-            (
-                "device d1 in fleet a",
-                Resource {
-                    fleet: "a",
-                    device: Some("d1"),
-                },
-            ),
-            (
-                "device d2 in fleet a",
-                Resource {
-                    fleet: "a",
-                    device: Some("d2"),
-                },
-            ),
-            (
-                "fleet resource in fleet b",
-                Resource {
-                    fleet: "b",
-                    device: None,
-                },
-            ),
-            (
-                "device d3 in fleet b",
-                Resource {
-                    fleet: "b",
-                    device: Some("d3"),
-                },
-            ),
-        ];
-        for perms in all_subsets() {
-            let principals = [
-                (
-                    "fleet-a token",
-                    Principal::DeviceToken {
-                        target: Target::Fleet("a".into()),
-                        permissions: perms,
-                    },
-                ),
-                (
-                    "device-d1 token",
-                    Principal::DeviceToken {
-                        target: Target::Device("d1".into()),
-                        permissions: perms,
-                    },
-                ),
-                (
-                    "user with perms on a",
-                    Principal::User {
-                        role: Role::User,
-                        fleets: HashMap::from([("a".into(), perms)]),
-                    },
-                ),
-                (
-                    "admin",
-                    Principal::User {
-                        role: Role::Admin,
-                        fleets: HashMap::new(),
-                    },
-                ),
-            ];
-            for (pname, principal) in &principals {
-                for (rname, resource) in resources {
+        for perms in (0..8).map(Permissions::from_bits) {
+            for (pname, principal) in &principals(perms) {
+                for (rname, resource) in resources() {
                     for needed in Permission::ALL {
-                        let in_scope = match *pname {
-                            "fleet-a token" | "user with perms on a" => resource.fleet == "a",
-                            "device-d1 token" => resource.device == Some("d1"),
-                            _ => true,
-                        };
-                        let effective = if *pname == "admin" {
-                            Permissions::ALL
-                        } else {
-                            perms
-                        };
-                        // A user with an empty set on a fleet does not see it at all.
-                        let visible =
-                            in_scope && !(*pname == "user with perms on a" && perms.is_empty());
-                        let want = if !visible {
-                            Decision::NotFound
-                        } else if effective.contains(needed) {
-                            Decision::Allow
-                        } else {
-                            Decision::Forbidden(needed)
-                        };
                         assert_eq!(
                             decide(principal, resource, needed),
-                            want,
+                            expected(pname, perms, resource, needed),
                             "{pname} {perms:?} on {rname} needing {needed:?}"
                         );
                         cases += 1;
@@ -379,13 +243,37 @@ mod tests {
     }
 
     #[test]
-    fn permission_sets_round_trip() {
-        let p: Permissions = [Permission::Delete, Permission::Read].into_iter().collect();
-        assert_eq!(p.names(), ["read", "delete"]);
-        assert_eq!(p.to_string(), "Read, Delete");
-        assert_eq!(Permissions::from_bits(p.bits()), p);
-        assert_eq!(Permissions::from_bits(0xff), Permissions::ALL);
-        assert_eq!(Permission::parse("write"), Some(Permission::Write));
-        assert_eq!(Permission::parse("Write"), None);
+    fn granted_is_what_a_principal_sees_of_a_fleet() {
+        let user = Principal::User {
+            role: Role::User,
+            fleets: HashMap::from([
+                ("a".into(), Permissions::NONE.with(Permission::Read)),
+                ("b".into(), Permissions::NONE),
+            ]),
+        };
+        let fleet = |f| Resource {
+            fleet: f,
+            device: None,
+        };
+        assert_eq!(
+            granted(&user, fleet("a")),
+            Some(Permissions::NONE.with(Permission::Read))
+        );
+        assert_eq!(
+            granted(&user, fleet("b")),
+            None,
+            "an empty set hides the fleet"
+        );
+        assert_eq!(granted(&user, fleet("c")), None);
+        let device = Principal::DeviceToken {
+            target: Target::Device("d1".into()),
+            permissions: Permissions::ALL,
+        };
+        assert_eq!(granted(&device, fleet("a")), None, "never the fleet's list");
+        let own = Resource {
+            fleet: "a",
+            device: Some("d1"),
+        };
+        assert_eq!(granted(&device, own), Some(Permissions::ALL));
     }
 }

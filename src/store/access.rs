@@ -8,25 +8,47 @@ use super::{Store, StoreResult, on_pool};
 use crate::domain::scope::{Permissions, Role, Target};
 use crate::domain::token::{TokenHash, TokenKind};
 
-/// A presented token as stored, with its user's rights on one fleet as they are now.
+/// A presented token as stored, with what it grants.
 #[derive(Debug, Clone)]
 pub struct TokenAuth {
     /// Token ID.
     pub token_id: String,
-    /// Kind.
-    pub kind: TokenKind,
-    /// Device details tokens: target entity.
-    pub target: Option<Target>,
-    /// Device details tokens: permission types.
-    pub permissions: Permissions,
     /// Unix seconds at which it stops working.
     pub expires_at: i64,
     /// Whether it was revoked.
     pub revoked: bool,
-    /// User tokens: the user's id, username, current role and disabled flag.
-    pub user: Option<TokenUser>,
-    /// User tokens: the user's current permissions on the fleet asked about.
-    pub fleet_permissions: Permissions,
+    /// Its scope, or its user.
+    pub holder: Holder,
+}
+
+/// What a token grants, by kind.
+#[derive(Debug, Clone)]
+pub enum Holder {
+    /// A device details token: its target entity and permission types.
+    Scope {
+        /// Fleet or device.
+        target: Target,
+        /// Permission types.
+        permissions: Permissions,
+    },
+    /// A user token: its user as they are now, and their permissions on the fleet asked about
+    /// (none when no fleet was asked about).
+    User {
+        /// The user.
+        user: TokenUser,
+        /// Permissions on the fleet in question.
+        fleet_permissions: Permissions,
+    },
+}
+
+impl TokenAuth {
+    /// The token's kind.
+    pub fn kind(&self) -> TokenKind {
+        match self.holder {
+            Holder::Scope { .. } => TokenKind::DeviceDetails,
+            Holder::User { .. } => TokenKind::User,
+        }
+    }
 }
 
 /// The user behind a user token, as they are at request time.
@@ -113,6 +135,12 @@ const USER_TOKEN_AND_DEVICE: &str = concat!(
      WHERE t.token_hash = $1 AND t.kind = 'user'"
 );
 
+/// A row that breaks the tokens table's CHECK constraint (or a user token without its user,
+/// which the foreign key's cascade rules out).
+fn broken(what: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("token row without its {what}").into())
+}
+
 /// The token's columns of `row`; also returns where the next columns start.
 fn read_auth<'r, R>(row: &'r R, kind: TokenKind) -> Result<(TokenAuth, usize), sqlx::Error>
 where
@@ -122,45 +150,53 @@ where
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let mut auth = TokenAuth {
-        token_id: row.try_get(0)?,
-        kind,
-        target: None,
-        permissions: Permissions::from_bits(0),
-        expires_at: row.try_get(1)?,
-        revoked: row.try_get::<Option<i64>, _>(2)?.is_some(),
-        user: None,
-        fleet_permissions: Permissions::from_bits(0),
-    };
-    match kind {
+    let (holder, next) = match kind {
         TokenKind::DeviceDetails => {
-            auth.target = match (row.try_get(3)?, row.try_get(4)?) {
-                (Some(fleet), _) => Some(Target::Fleet(fleet)),
-                (None, Some(device)) => Some(Target::Device(device)),
-                (None, None) => None,
+            let target = match (row.try_get(3)?, row.try_get(4)?) {
+                (Some(fleet), _) => Target::Fleet(fleet),
+                (None, Some(device)) => Target::Device(device),
+                (None, None) => return Err(broken("target")),
             };
-            auth.permissions = Permissions::from_bits(row.try_get(5)?);
-            Ok((auth, 6))
+            let permissions = Permissions::from_bits(row.try_get(5)?);
+            (
+                Holder::Scope {
+                    target,
+                    permissions,
+                },
+                6,
+            )
         }
         TokenKind::User => {
-            if let (Some(id), Some(username)) = (row.try_get(3)?, row.try_get(4)?) {
-                auth.user = Some(TokenUser {
-                    id,
-                    username,
-                    role: row
-                        .try_get::<Option<String>, _>(5)?
-                        .as_deref()
-                        .and_then(Role::parse)
-                        .unwrap_or(Role::User),
-                    // A user token whose user row is gone is as good as disabled.
-                    disabled: row.try_get::<Option<bool>, _>(6)?.unwrap_or(true),
-                });
-            }
-            auth.fleet_permissions =
+            let user = TokenUser {
+                id: row.try_get(3)?,
+                username: row
+                    .try_get::<Option<String>, _>(4)?
+                    .ok_or_else(|| broken("user"))?,
+                role: row
+                    .try_get::<Option<String>, _>(5)?
+                    .as_deref()
+                    .and_then(Role::parse)
+                    .ok_or_else(|| broken("user's role"))?,
+                disabled: row.try_get(6)?,
+            };
+            let fleet_permissions =
                 Permissions::from_bits(row.try_get::<Option<i64>, _>(7)?.unwrap_or(0));
-            Ok((auth, 8))
+            (
+                Holder::User {
+                    user,
+                    fleet_permissions,
+                },
+                8,
+            )
         }
-    }
+    };
+    let auth = TokenAuth {
+        token_id: row.try_get(0)?,
+        expires_at: row.try_get(1)?,
+        revoked: row.try_get::<Option<i64>, _>(2)?.is_some(),
+        holder,
+    };
+    Ok((auth, next))
 }
 
 /// The device whose columns start at `i`, if the join found one.
@@ -190,12 +226,12 @@ where
 
 impl Store {
     /// The `kind` token stored under `hash`; for a user token, with its user's current rights
-    /// on `fleet`.
+    /// on `fleet` (if one is asked about).
     pub async fn token_auth(
         &self,
         hash: &TokenHash,
         kind: TokenKind,
-        fleet: &str,
+        fleet: Option<&str>,
     ) -> StoreResult<Option<TokenAuth>> {
         let auth = on_pool!(self.pool(), |db| {
             let query = match kind {

@@ -1,23 +1,7 @@
 //! The audit log. Entries name actors, Token IDs and targets: never a secret.
 
 use super::{Store, StoreResult, like_escape, on_pool};
-
-/// One audit entry to record.
-#[derive(Debug, Clone, Default)]
-pub struct AuditEvent {
-    /// Username, or `anonymous`, or a Token ID for token-authenticated actions.
-    pub actor: String,
-    /// What happened, e.g. `signin.failure`, `token.generated`.
-    pub action: &'static str,
-    /// Token ID concerned, if any.
-    pub token_id: Option<String>,
-    /// Target: fleet, device, username…
-    pub target: String,
-    /// Source address.
-    pub source: String,
-    /// Free text (never a secret).
-    pub detail: String,
-}
+use crate::domain::audit::{AuditAction, AuditEvent};
 
 /// A stored audit entry.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -50,7 +34,7 @@ impl Store {
             )
             .bind(now)
             .bind(&e.actor)
-            .bind(e.action)
+            .bind(e.action.as_str())
             .bind(e.token_id.as_deref())
             .bind(&e.target)
             .bind(&e.source)
@@ -62,12 +46,17 @@ impl Store {
     }
 
     /// How many `action` entries by `actor` since `since`.
-    pub async fn count_by_actor(&self, action: &str, actor: &str, since: i64) -> StoreResult<i64> {
+    pub async fn count_by_actor(
+        &self,
+        action: AuditAction,
+        actor: &str,
+        since: i64,
+    ) -> StoreResult<i64> {
         Ok(on_pool!(self.pool(), |db| {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND actor = $2 AND at >= $3",
             )
-            .bind(action)
+            .bind(action.as_str())
             .bind(actor)
             .bind(since)
             .fetch_one(db)
@@ -78,7 +67,7 @@ impl Store {
     /// How many `action` entries from `source` since `since`.
     pub async fn count_by_source(
         &self,
-        action: &str,
+        action: AuditAction,
         source: &str,
         since: i64,
     ) -> StoreResult<i64> {
@@ -86,7 +75,7 @@ impl Store {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND source = $2 AND at >= $3",
             )
-            .bind(action)
+            .bind(action.as_str())
             .bind(source)
             .bind(since)
             .fetch_one(db)
@@ -94,32 +83,35 @@ impl Store {
         }))
     }
 
-    /// Newest entries first.
-    pub async fn audit_entries(&self, limit: i64) -> StoreResult<Vec<AuditEntry>> {
-        self.find_audit("", "", i64::MAX, limit).await
-    }
-
-    /// Entries older than `before` (an id), newest first, whose action starts with `action`
-    /// and whose actor, target or Token ID contains `text` (case-insensitive).
+    /// Entries older than `before` (an id), newest first, whose action is one of `actions`
+    /// (any when empty) and whose actor, target or Token ID contains `text` (case-insensitive).
     pub async fn find_audit(
         &self,
-        action: &str,
+        actions: &[AuditAction],
         text: &str,
         before: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditEntry>> {
-        let action = format!("{}%", like_escape(action));
+        // The names are the enum's own constants, never user input.
+        let action_clause = if actions.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = actions
+                .iter()
+                .map(|a| format!("'{}'", a.as_str()))
+                .collect();
+            format!("AND action IN ({}) ", names.join(", "))
+        };
         let text = format!("%{}%", like_escape(&text.to_lowercase()));
         Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_as(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT id, at, actor, action, token_id, target, source, detail FROM audit_events \
-                 WHERE id < $1 AND action LIKE $2 ESCAPE '\\' \
-                   AND ($3 = '%%' OR LOWER(actor) LIKE $3 ESCAPE '\\' OR LOWER(target) LIKE $3 ESCAPE '\\' \
-                        OR LOWER(COALESCE(token_id, '')) LIKE $3 ESCAPE '\\') \
-                 ORDER BY id DESC LIMIT $4",
-            )
+                 WHERE id < $1 {action_clause}\
+                   AND ($2 = '%%' OR LOWER(actor) LIKE $2 ESCAPE '\\' OR LOWER(target) LIKE $2 ESCAPE '\\' \
+                        OR LOWER(COALESCE(token_id, '')) LIKE $2 ESCAPE '\\') \
+                 ORDER BY id DESC LIMIT $3"
+            )))
             .bind(before)
-            .bind(&action)
             .bind(&text)
             .bind(limit)
             .fetch_all(db)

@@ -1,6 +1,7 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
 use super::{Store, StoreResult, conflict_as, like_escape, on_pool};
+use crate::domain::expiry::TokenStatus;
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{TokenHash, TokenKind};
 
@@ -33,28 +34,6 @@ pub struct TokenRecord {
     pub last_used_at: Option<i64>,
 }
 
-/// Lifecycle state of a token at a moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenStatus {
-    /// Usable.
-    Active,
-    /// Past its expiry.
-    Expired,
-    /// Revoked.
-    Revoked,
-}
-
-impl TokenStatus {
-    /// Lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenStatus::Active => "active",
-            TokenStatus::Expired => "expired",
-            TokenStatus::Revoked => "revoked",
-        }
-    }
-}
-
 impl TokenRecord {
     /// "Fleet demo" / "Device d-…" / "User bob".
     pub fn subject(&self) -> String {
@@ -68,13 +47,7 @@ impl TokenRecord {
 
     /// Status at `now`.
     pub fn status(&self, now: i64) -> TokenStatus {
-        if self.revoked_at.is_some() {
-            TokenStatus::Revoked
-        } else if crate::domain::expiry::is_expired(self.expires_at, now) {
-            TokenStatus::Expired
-        } else {
-            TokenStatus::Active
-        }
+        TokenStatus::at(self.revoked_at, self.expires_at, now)
     }
 }
 
@@ -136,19 +109,6 @@ pub struct TokenFilter {
     pub text: String,
     /// The moment statuses are judged at (unix seconds).
     pub now: i64,
-}
-
-impl TokenStatus {
-    /// Inverse of [`TokenStatus::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            TokenStatus::Active,
-            TokenStatus::Expired,
-            TokenStatus::Revoked,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
 }
 
 /// What is stored for a new token.
@@ -246,11 +206,6 @@ impl Store {
             .await?
         });
         Ok(row.map(TokenRecord::from))
-    }
-
-    /// All tokens, newest first.
-    pub async fn tokens(&self, limit: i64) -> StoreResult<Vec<TokenRecord>> {
-        self.find_tokens(&TokenFilter::default(), 0, limit).await
     }
 
     /// Tokens matching `filter`, newest first, skipping `offset`, at most `limit`. (Both sort keys

@@ -9,25 +9,18 @@ use serde::Deserialize;
 use super::{Chrome, render, view};
 use crate::AppState;
 use crate::auth::session::AdminUser;
+use crate::domain::audit::{AuditAction, AuditGroup};
 use crate::error::{AppError, AppResult};
 
 const PAGE: i64 = 50;
 
-/// The actions the filter offers (prefixes).
-const ACTIONS: [(&str, &str); 7] = [
-    ("", "All"),
-    ("signin", "Sign-in and sign-out"),
-    ("token.generated", "Token generated"),
-    ("token.revoked", "Token revoked"),
-    ("token.refused", "Refused token use"),
-    ("permissions", "Permission changes"),
-    ("user", "User changes"),
-];
-
 struct Row {
     at: String,
     actor: String,
+    /// The stored action name.
     action: String,
+    /// What it means, in words.
+    action_label: &'static str,
     token_id: String,
     target: String,
     source: String,
@@ -65,15 +58,23 @@ pub async fn list(
     AdminUser(admin): AdminUser,
     Query(q): Query<AuditQuery>,
 ) -> AppResult<Response> {
-    if !ACTIONS.iter().any(|(a, _)| *a == q.action) || q.q.chars().count() > 100 {
+    let group = match q.action.as_str() {
+        "" => None,
+        value => Some(
+            AuditGroup::parse(value)
+                .ok_or_else(|| AppError::BadRequest(format!("Unknown event filter {value:?}.")))?,
+        ),
+    };
+    if q.q.chars().count() > 100 {
         return Err(AppError::BadRequest(
-            "Unknown action filter or search text too long.".into(),
+            "The search text can be at most 100 characters.".into(),
         ));
     }
+    let actions = group.map(AuditGroup::actions).unwrap_or_default();
     let before = q.before.unwrap_or(i64::MAX);
     let mut entries = app
         .store
-        .find_audit(&q.action, q.q.trim(), before, PAGE + 1)
+        .find_audit(&actions, q.q.trim(), before, PAGE + 1)
         .await?;
     let more = entries.len() as i64 > PAGE;
     entries.truncate(PAGE as usize);
@@ -94,6 +95,7 @@ pub async fn list(
         .map(|e| Row {
             at: view::datetime(e.at),
             actor: e.actor,
+            action_label: AuditAction::parse(&e.action).map_or("", AuditAction::label),
             action: e.action,
             token_id: e.token_id.unwrap_or_default(),
             target: e.target,
@@ -101,13 +103,17 @@ pub async fn list(
             detail: e.detail,
         })
         .collect();
-    let actions = ACTIONS
-        .iter()
-        .map(|(value, label)| ActionOpt {
-            value,
-            label,
-            selected: *value == q.action,
-        })
+    let all = ActionOpt {
+        value: "",
+        label: "All",
+        selected: group.is_none(),
+    };
+    let actions = std::iter::once(all)
+        .chain(AuditGroup::ALL.into_iter().map(|g| ActionOpt {
+            value: g.as_str(),
+            label: g.label(),
+            selected: group == Some(g),
+        }))
         .collect();
     render(
         StatusCode::OK,

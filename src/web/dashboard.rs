@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::tokens::SOON_SECS;
 use super::{Chrome, render, view};
 use crate::AppState;
 use crate::auth::session::CurrentUser;
+use crate::domain::expiry;
 use crate::error::AppResult;
 
 /// A token expiring within 7 days.
@@ -24,7 +24,7 @@ pub async fn expiring_soon(app: &AppState) -> AppResult<Vec<Expiring>> {
     let now = crate::domain::now();
     Ok(app
         .store
-        .expiring_tokens(now, now + SOON_SECS, 20)
+        .expiring_tokens(now, now + expiry::EXPIRING_SOON_SECS, 20)
         .await?
         .into_iter()
         .map(|t| Expiring {

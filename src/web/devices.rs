@@ -8,12 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Chrome, audit, render, view};
+use super::{Chrome, render, view};
 use crate::AppState;
 use crate::auth::ClientAddr;
 use crate::auth::session::{AdminUser, CurrentUser};
-use crate::domain::names;
+use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::scope::{Decision, Permission, Principal, Resource};
+use crate::domain::{device, names};
 use crate::error::{AppError, AppResult};
 use crate::store::StoreError;
 use crate::store::devices::Device;
@@ -102,6 +103,50 @@ fn device_row(d: Device, now: i64) -> DeviceRow {
     }
 }
 
+/// One page of `fleet`'s devices (by cursor) and the next page's link, or the devices of the
+/// fleet that match the search text.
+async fn fleet_rows(
+    app: &AppState,
+    fleet: &Fleet,
+    q: &ListQuery,
+) -> AppResult<(Vec<DeviceRow>, String)> {
+    let now = crate::domain::now();
+    if !q.q.trim().is_empty() {
+        let mut rows = Vec::new();
+        for hit in app
+            .store
+            .search_devices(&q.q, crate::store::devices::SEARCH_MAX)
+            .await?
+            .into_iter()
+            .filter(|h| h.fleet_key == fleet.key)
+        {
+            if let Some(d) = app.store.device(&hit.uuid).await? {
+                rows.push(device_row(d, now));
+            }
+        }
+        return Ok((rows, String::new()));
+    }
+    let after = if q.after.is_empty() {
+        String::new()
+    } else {
+        names::normalize_device_uuid(&q.after)
+            .ok_or_else(|| AppError::BadRequest("Bad page cursor.".into()))?
+    };
+    let mut devices = app
+        .store
+        .list_devices(&fleet.key, &after, PAGE + 1, None, &[])
+        .await?;
+    let mut next_link = String::new();
+    if devices.len() as i64 > PAGE {
+        devices.truncate(PAGE as usize);
+        if let Some(last) = devices.last() {
+            next_link = format!("/devices?fleet={}&after={}", fleet.key, last.uuid);
+        }
+    }
+    let rows = devices.into_iter().map(|d| device_row(d, now)).collect();
+    Ok((rows, next_link))
+}
+
 async fn page(
     app: &AppState,
     user: &CurrentUser,
@@ -129,42 +174,10 @@ async fn page(
         .find(|f| f.key == q.fleet)
         .or(visible.first())
         .cloned();
-    let now = crate::domain::now();
-    let mut rows = Vec::new();
-    let mut next_link = String::new();
-    if let Some(f) = &current {
-        if q.q.trim().is_empty() {
-            let after = if q.after.is_empty() {
-                String::new()
-            } else {
-                names::normalize_device_uuid(&q.after)
-                    .ok_or_else(|| AppError::BadRequest("Bad page cursor.".into()))?
-            };
-            let mut devices = app
-                .store
-                .list_devices(&f.key, &after, PAGE + 1, None, &[])
-                .await?;
-            if devices.len() as i64 > PAGE {
-                devices.truncate(PAGE as usize);
-                if let Some(last) = devices.last() {
-                    next_link = format!("/devices?fleet={}&after={}", f.key, last.uuid);
-                }
-            }
-            rows = devices.into_iter().map(|d| device_row(d, now)).collect();
-        } else {
-            for hit in app
-                .store
-                .search_devices(&q.q, crate::store::devices::SEARCH_MAX)
-                .await?
-                .into_iter()
-                .filter(|h| h.fleet_key == f.key)
-            {
-                if let Some(d) = app.store.device(&hit.uuid).await? {
-                    rows.push(device_row(d, now));
-                }
-            }
-        }
-    }
+    let (rows, next_link) = match &current {
+        Some(f) => fleet_rows(app, f, &q).await?,
+        None => (Vec::new(), String::new()),
+    };
     let fleets = visible
         .iter()
         .map(|f| FleetLink {
@@ -274,35 +287,28 @@ pub async fn create_fleet(
     Form(f): Form<AdminForms>,
 ) -> AppResult<Response> {
     let key = f.key.trim().to_owned();
-    let name = f.name.trim().to_owned();
-    let problem = if let Err(e) = names::validate_fleet_key(&key) {
-        Some(e.to_owned())
-    } else if name.is_empty() || name.chars().count() > 128 {
-        Some("Enter a name of at most 128 characters.".to_owned())
-    } else if f.description.chars().count() > 1024 {
-        Some("The description can be at most 1024 characters.".to_owned())
-    } else {
-        None
+    let checked = names::validate_fleet_key(&key)
+        .map_err(str::to_owned)
+        .and_then(|()| {
+            Ok((
+                device::name(&f.name).map_err(|e| format!("The {e}."))?,
+                device::description(&f.description).map_err(|e| format!("The {e}."))?,
+            ))
+        });
+    let (name, description) = match checked {
+        Ok(fields) => fields,
+        Err(e) => return refuse(&app, &admin, f, e, String::new()).await,
     };
-    if let Some(e) = problem {
-        return refuse(&app, &admin, f, e, String::new()).await;
-    }
     let fleet = Fleet {
         key: key.clone(),
         name,
-        description: f.description.trim().to_owned(),
+        description,
     };
     match app.store.create_fleet(&fleet, crate::domain::now()).await {
         Ok(()) => {
-            audit(
-                &app,
-                &admin.user,
-                "fleet.created",
-                &key,
-                &source,
-                String::new(),
-            )
-            .await?;
+            let event = AuditEvent::new(AuditAction::FleetCreated, &admin.user.username, &source)
+                .target(&key);
+            app.store.audit(&event, crate::domain::now()).await?;
             Ok(Redirect::to(&format!("/devices?fleet={key}")).into_response())
         }
         Err(StoreError::Conflict(_)) => {
@@ -348,15 +354,10 @@ pub async fn register(
         .await
     {
         Ok(()) => {
-            audit(
-                &app,
-                &admin.user,
-                "device.registered",
-                &device.uuid,
-                &source,
-                String::new(),
-            )
-            .await?;
+            let event =
+                AuditEvent::new(AuditAction::DeviceRegistered, &admin.user.username, &source)
+                    .target(&device.uuid);
+            app.store.audit(&event, crate::domain::now()).await?;
             Ok(Redirect::to(&format!("/devices/{}", device.uuid)).into_response())
         }
         Err(StoreError::Conflict(_)) => {

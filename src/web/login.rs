@@ -11,9 +11,9 @@ use super::{Chrome, render};
 use crate::AppState;
 use crate::auth::session::{self, CurrentUser, MaybeUser, csrf_for};
 use crate::auth::{ClientAddr, password, throttle};
+use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::token;
 use crate::error::{AppError, AppResult};
-use crate::store::audit::AuditEvent;
 
 /// The one message for every failed sign-in: no hint whether the user exists.
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
@@ -117,17 +117,8 @@ pub async fn submit(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            app.store
-                .audit(
-                    &AuditEvent {
-                        actor,
-                        action: throttle::SIGNIN_FAILURE,
-                        source,
-                        ..AuditEvent::default()
-                    },
-                    now,
-                )
-                .await?;
+            let event = AuditEvent::new(AuditAction::SigninFailure, actor, source);
+            app.store.audit(&event, now).await?;
             return page(
                 &app,
                 &headers,
@@ -139,17 +130,8 @@ pub async fn submit(
     };
     let cookies = session::start(&app, &headers, &user, now).await?;
     app.store.record_login(&user.id, now).await?;
-    app.store
-        .audit(
-            &AuditEvent {
-                actor: user.username.clone(),
-                action: "signin.success",
-                source,
-                ..AuditEvent::default()
-            },
-            now,
-        )
-        .await?;
+    let event = AuditEvent::new(AuditAction::SigninSuccess, &user.username, source);
+    app.store.audit(&event, now).await?;
     let mut res = Redirect::to("/dashboard").into_response();
     for c in cookies {
         res.headers_mut().append(header::SET_COOKIE, c);
@@ -164,17 +146,8 @@ pub async fn logout(
     user: CurrentUser,
 ) -> AppResult<Response> {
     let headers = session::end(&app, &user).await?;
-    app.store
-        .audit(
-            &AuditEvent {
-                actor: user.user.username.clone(),
-                action: "signout",
-                source,
-                ..AuditEvent::default()
-            },
-            crate::domain::now(),
-        )
-        .await?;
+    let event = AuditEvent::new(AuditAction::Signout, &user.user.username, source);
+    app.store.audit(&event, crate::domain::now()).await?;
     let mut res = Redirect::to("/login").into_response();
     for (k, v) in headers {
         res.headers_mut().append(k, v);

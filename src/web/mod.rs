@@ -12,8 +12,10 @@ pub mod view;
 
 use askama::Template;
 use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
@@ -21,9 +23,7 @@ use crate::AppState;
 use crate::auth::csrf::csrf_guard;
 use crate::auth::session::{CurrentUser, load_session, require_admin, require_user};
 use crate::error::AppResult;
-use crate::layers::{body_limit, html_errors};
-use crate::store::audit::AuditEvent;
-use crate::store::users::User;
+use crate::layers::{body_limit, unrendered_error};
 
 /// Routes of the console.
 pub fn router(state: AppState) -> Router<AppState> {
@@ -100,31 +100,6 @@ async fn static_file(body: &'static str, content_type: &'static str) -> Response
         .into_response()
 }
 
-/// Records what a signed-in user did in the console (never a secret).
-pub(crate) async fn audit(
-    app: &AppState,
-    actor: &User,
-    action: &'static str,
-    target: &str,
-    source: &str,
-    detail: String,
-) -> AppResult<()> {
-    app.store
-        .audit(
-            &AuditEvent {
-                actor: actor.username.clone(),
-                action,
-                target: target.to_owned(),
-                source: source.to_owned(),
-                detail,
-                ..AuditEvent::default()
-            },
-            crate::domain::now(),
-        )
-        .await?;
-    Ok(())
-}
-
 /// The one way pages are rendered.
 pub fn render(status: StatusCode, page: &impl Template) -> AppResult<Response> {
     Ok((status, Html(page.render()?)).into_response())
@@ -167,8 +142,8 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-/// HTML body of an error page (used by [`crate::layers::html_errors`]).
-pub fn error_page(status: StatusCode, message: &str) -> String {
+/// HTML body of an error page.
+fn error_page(status: StatusCode, message: &str) -> String {
     let page = ErrorPage {
         chrome: Chrome::default(),
         status: status.as_u16(),
@@ -176,4 +151,24 @@ pub fn error_page(status: StatusCode, message: &str) -> String {
         message,
     };
     page.render().unwrap_or_else(|_| "Error".to_owned())
+}
+
+/// The console's error layer: error responses become HTML pages.
+pub async fn html_errors(req: Request, next: Next) -> Response {
+    as_html(next.run(req).await).await
+}
+
+/// An error response with an HTML page body; other responses unchanged.
+pub async fn as_html(res: Response) -> Response {
+    match unrendered_error(res).await {
+        Err(res) => res,
+        Ok((mut parts, message)) => {
+            let html = error_page(parts.status, &message);
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            Response::from_parts(parts, Body::from(html))
+        }
+    }
 }

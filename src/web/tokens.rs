@@ -11,15 +11,14 @@ use super::{Chrome, render, view};
 use crate::AppState;
 use crate::auth::ClientAddr;
 use crate::auth::session::AdminUser;
+use crate::domain::expiry::{self, TokenStatus};
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, AppResult};
-use crate::store::audit::AuditEvent;
-use crate::store::tokens::{TokenFilter, TokenRecord, TokenStatus};
+use crate::issuing;
+use crate::store::tokens::{TokenFilter, TokenRecord};
 
 /// Rows per page.
 const PAGE: i64 = 50;
-/// "Expiring soon" horizon.
-pub const SOON_SECS: i64 = 7 * 86_400;
 
 /// One row of the list.
 struct Row {
@@ -57,7 +56,7 @@ fn row(t: &TokenRecord, now: i64) -> Row {
             .clone()
             .unwrap_or_else(|| "command line".into()),
         expires: view::expiry_date(t.expires_at),
-        expiring_soon: status == TokenStatus::Active && t.expires_at - now <= SOON_SECS,
+        expiring_soon: status == TokenStatus::Active && expiry::is_expiring_soon(t.expires_at, now),
         last_used: t
             .last_used_at
             .map_or_else(|| "never".into(), |ts| view::relative(ts, now)),
@@ -197,20 +196,6 @@ pub async fn revoke(
 ) -> AppResult<Response> {
     let t = find(&app, &id).await?;
     let now = crate::domain::now();
-    if app.store.revoke_token(&t.id, now).await? {
-        app.store
-            .audit(
-                &AuditEvent {
-                    actor: admin.user.username.clone(),
-                    action: "token.revoked",
-                    token_id: Some(t.id.clone()),
-                    target: t.subject(),
-                    source,
-                    detail: String::new(),
-                },
-                now,
-            )
-            .await?;
-    }
+    issuing::revoke(&app.store, &admin.user, &t, &source, "via console", now).await?;
     Ok(Redirect::to("/settings/access-tokens").into_response())
 }

@@ -3,7 +3,9 @@
 //! axe-core on every screen; screenshots of each screen at 1280×800.
 //!
 //! Needs `chromium` and `chromedriver` (Debian packages; `scripts/test-all.sh` installs them)
-//! and `tests/browser/node_modules/axe-core` (`npm ci --prefix tests/browser`).
+//! and `tests/browser/node_modules/axe-core` (`npm ci --prefix tests/browser`), so each test is
+//! `#[ignore]`d: plain `cargo test` lists them as ignored; `scripts/test-all.sh` runs them with
+//! `cargo test --test it browser:: -- --ignored`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -14,7 +16,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, tokens_in};
+use crate::helpers::{TestApp, admin_app_with_password, tokens_in};
 
 /// One browser at a time: Chromium is heavy for a 2-core machine, and timing-sensitive steps
 /// (animations, debounced search) must not starve.
@@ -253,16 +255,10 @@ impl Chrome {
     }
 }
 
-async fn admin_app() -> (TestApp, String, Vec<String>) {
-    let app = spawn_app().await;
-    let (alpha, _) = app.seed_fleets().await;
-    let password = app.create_user("admin", Role::Admin).await;
-    (app, password, alpha)
-}
-
 #[tokio::test]
+#[ignore = "browser: needs chromium and chromedriver; scripts/test-all.sh runs it"]
 async fn generate_a_device_token_with_javascript_copy_it_and_never_see_it_again() {
-    let (app, password, alpha) = admin_app().await;
+    let (app, password, alpha) = admin_app_with_password().await;
     let c = chrome(true).await;
     c.goto(&app, "/login").await;
     c.axe("sign-in").await;
@@ -396,8 +392,9 @@ async fn generate_a_device_token_with_javascript_copy_it_and_never_see_it_again(
 }
 
 #[tokio::test]
+#[ignore = "browser: needs chromium and chromedriver; scripts/test-all.sh runs it"]
 async fn the_same_flow_works_without_javascript() {
-    let (app, password, alpha) = admin_app().await;
+    let (app, password, alpha) = admin_app_with_password().await;
     let c = chrome(false).await;
     c.sign_in(&app, "admin", &password).await;
     c.goto(&app, "/settings/account").await;
@@ -466,9 +463,10 @@ async fn the_same_flow_works_without_javascript() {
 }
 
 #[tokio::test]
+#[ignore = "browser: needs chromium and chromedriver; scripts/test-all.sh runs it"]
 async fn the_whole_flow_works_with_the_keyboard_alone() {
     use fantoccini::key::Key;
-    let (app, password, _) = admin_app().await;
+    let (app, password, _) = admin_app_with_password().await;
     let c = chrome(true).await;
     c.sign_in(&app, "admin", &password).await;
     c.goto(&app, "/settings/account").await;
@@ -552,8 +550,9 @@ async fn the_whole_flow_works_with_the_keyboard_alone() {
 }
 
 #[tokio::test]
+#[ignore = "browser: needs chromium and chromedriver; scripts/test-all.sh runs it"]
 async fn revoke_from_the_access_tokens_tab() {
-    let (app, password, _) = admin_app().await;
+    let (app, password, _) = admin_app_with_password().await;
     let c = chrome(true).await;
     c.sign_in(&app, "admin", &password).await;
     c.goto(&app, "/settings/account/device-token").await;
@@ -593,8 +592,9 @@ async fn revoke_from_the_access_tokens_tab() {
 }
 
 #[tokio::test]
+#[ignore = "browser: needs chromium and chromedriver; scripts/test-all.sh runs it"]
 async fn every_other_screen_passes_axe_and_is_photographed() {
-    let (app, password, alpha) = admin_app().await;
+    let (app, password, alpha) = admin_app_with_password().await;
     app.create_user("field-tech", Role::User).await;
     let tech = app
         .store

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Browser, hidden, temp_dir, tokens_in};
+use crate::helpers::{browser, hidden, temp_dir, tokens_in};
 
 const BIN: &str = env!("CARGO_BIN_EXE_connect-tokens");
 
@@ -97,14 +97,6 @@ pub fn serve_on(
         }
     }
     panic!("server exited early: {:?}", server.stdout_lines);
-}
-
-pub fn browser(base: &str) -> Browser {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    crate::helpers::browser_for(base, client)
 }
 
 #[tokio::test]

@@ -4,37 +4,9 @@ use connect_tokens::domain::scope::{Permission, Role, Target};
 use connect_tokens::domain::token::{self, TokenHash, TokenKind};
 use reqwest::StatusCode;
 
-use crate::helpers::{Browser, TestApp, hidden, spawn_app, tokens_in};
-
-fn date_in(days: i64) -> String {
-    let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(days);
-    connect_tokens::domain::expiry::format_date(d)
-}
-
-/// The panel's CSRF token and one-time nonce.
-async fn open_panel(b: &Browser) -> (String, String) {
-    let page = b.get("/settings/account/device-token").await;
-    assert_eq!(page.status, StatusCode::OK);
-    (hidden(&page.body, "csrf"), hidden(&page.body, "nonce"))
-}
-
-async fn generate(b: &Browser, fields: &[(&str, &str)]) -> crate::helpers::Resp {
-    let (csrf, nonce) = open_panel(b).await;
-    let mut form = vec![
-        ("csrf", csrf.as_str()),
-        ("nonce", nonce.as_str()),
-        ("action", "generate"),
-    ];
-    form.extend_from_slice(fields);
-    b.post("/settings/account/device-token", &form).await
-}
-
-async fn admin_app() -> (TestApp, Browser, Vec<String>) {
-    let app = spawn_app().await;
-    let (alpha, _) = app.seed_fleets().await;
-    let b = app.signed_in("admin", Role::Admin).await;
-    (app, b, alpha)
-}
+use crate::helpers::{
+    admin_app, audit_entries, date_in, generate, hidden, newest_tokens, open_panel, tokens_in,
+};
 
 #[tokio::test]
 async fn the_panel_offers_fleets_and_never_ships_the_device_list() {
@@ -99,7 +71,7 @@ async fn a_fleet_scoped_token_is_generated_and_shown_once() {
         stored.hint,
         format!("ctd_…{}", &plaintext[plaintext.len() - 4..])
     );
-    let audit = app.store.audit_entries(5).await.unwrap();
+    let audit = audit_entries(&app, 5).await;
     assert!(audit.iter().any(
         |e| e.action == "token.generated" && e.token_id.as_deref() == Some(stored.id.as_str())
     ));
@@ -366,7 +338,7 @@ async fn a_replayed_or_double_clicked_form_creates_exactly_one_token() {
     let again = b.post("/settings/account/device-token", &form).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(tokens_in(&again.body).is_empty());
-    let id = &app.store.tokens(10).await.unwrap()[0].id;
+    let id = &newest_tokens(&app.store, 10).await[0].id;
     assert!(again.body.contains(id.as_str()) && again.body.contains("revoke"));
     assert_eq!(app.token_count().await, 1);
 }
@@ -409,21 +381,51 @@ async fn the_database_holds_no_plaintext_token() {
     .await;
     let plaintext = tokens_in(&r.body).pop().unwrap();
     let random_part = &plaintext[4..36];
-    if !app.data_dir.join("connect-tokens.db").exists() {
-        return; // PostgreSQL run: the SQLite file check does not apply.
-    }
-    app.store.close().await;
-    let mut scanned = 0;
-    for entry in std::fs::read_dir(&app.data_dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        scanned += bytes.len();
-        let text = String::from_utf8_lossy(&bytes);
+    if app.database_url.starts_with("postgres") {
+        // No database files to read here: every row of every table instead.
+        let rows = postgres_rows(&app.database_url).await;
+        assert!(rows.contains("secret check"), "the token's row was read");
         assert!(
-            !text.contains(random_part),
-            "plaintext found in the database files"
+            !rows.contains(random_part),
+            "plaintext found in the database"
         );
+    } else {
+        app.store.close().await;
+        let mut scanned = 0;
+        for entry in std::fs::read_dir(&app.data_dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            scanned += bytes.len();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(random_part),
+                "plaintext found in the database files"
+            );
+        }
+        assert!(scanned > 10_000);
     }
-    assert!(scanned > 10_000);
+}
+
+/// Every row of every table of the PostgreSQL database at `url`, as text.
+async fn postgres_rows(url: &str) -> String {
+    use sqlx::Connection;
+    let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let mut rows = String::new();
+    for table in tables {
+        let sql = format!("SELECT t::text FROM \"{table}\" t");
+        let text: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        rows.extend(text);
+    }
+    rows
 }
 
 #[tokio::test]
@@ -543,7 +545,7 @@ async fn revoking_from_the_list_asks_for_confirmation_then_revokes() {
         ],
     )
     .await;
-    let id = app.store.tokens(1).await.unwrap()[0].id.clone();
+    let id = newest_tokens(&app.store, 1).await[0].id.clone();
     let confirm = b.get(&format!("/settings/access-tokens/{id}/revoke")).await;
     assert_eq!(confirm.status, StatusCode::OK);
     assert!(confirm.body.contains("Revoke this token?"));

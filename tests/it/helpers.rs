@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use connect_tokens::domain::scope::Role;
+use connect_tokens::domain::scope::{Permissions, Role, Target};
+use connect_tokens::domain::token::{self, TokenKind};
+use connect_tokens::store::audit::AuditEntry;
+use connect_tokens::store::tokens::{NewToken, TokenFilter, TokenRecord};
 use connect_tokens::store::users::NewUser;
 use connect_tokens::{AppState, Config, Store};
 use reqwest::header::{COOKIE, SET_COOKIE};
@@ -16,6 +19,8 @@ use reqwest::{Method, StatusCode};
 pub struct TestApp {
     pub addr: SocketAddr,
     pub store: Store,
+    /// The database the server runs on: SQLite in `data_dir`, or PostgreSQL.
+    pub database_url: String,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
 }
@@ -50,16 +55,21 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let state = AppState::new(store.clone(), config);
     tokio::spawn(connect_tokens::serve(listener, state));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     TestApp {
         addr,
         store,
+        database_url: url,
         data_dir,
-        client,
+        client: no_redirect_client(),
     }
+}
+
+/// An HTTP client that does not follow redirects (the tests look at each one).
+fn no_redirect_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// A new, empty database on the PostgreSQL server at `base`; returns its URL.
@@ -113,12 +123,9 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// A new session against this app (see [`browser`]).
     pub fn browser(&self) -> Browser {
-        Browser {
-            base: self.url(""),
-            client: self.client.clone(),
-            cookies: Arc::default(),
-        }
+        browser(&self.url(""))
     }
 
     /// Creates a user directly in the store; returns the password.
@@ -200,7 +207,7 @@ impl TestApp {
     }
 
     pub async fn token_count(&self) -> usize {
-        self.store.tokens(100_000).await.unwrap().len()
+        newest_tokens(&self.store, 100_000).await.len()
     }
 }
 
@@ -318,10 +325,141 @@ pub fn tokens_in(text: &str) -> Vec<String> {
 }
 
 /// A [`Browser`] against any base URL (e.g. a server started as a process).
-pub fn browser_for(base: &str, client: reqwest::Client) -> Browser {
+pub fn browser(base: &str) -> Browser {
     Browser {
         base: base.to_owned(),
-        client,
+        client: no_redirect_client(),
         cookies: Arc::default(),
     }
+}
+
+/// Unix seconds `days` days from now (negative: ago).
+pub fn in_days(days: i64) -> i64 {
+    connect_tokens::domain::now() + days * 86_400
+}
+
+/// The UTC date (`YYYY-MM-DD`, as forms and the API take it) of [`in_days`]`(days)`.
+pub fn date_in(days: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp(in_days(days)).unwrap();
+    connect_tokens::domain::expiry::format_date(at.date())
+}
+
+/// Shorthand for [`Permissions::from_bits`] (1 read, 2 write, 4 delete).
+pub fn perms(bits: i64) -> Permissions {
+    Permissions::from_bits(bits)
+}
+
+/// Stores a token directly (the console and API paths are tested elsewhere); returns it.
+pub async fn make_token(
+    app: &TestApp,
+    target: Option<Target>,
+    perms: Permissions,
+    user: Option<&str>,
+    expires_at: i64,
+) -> String {
+    let kind = if target.is_some() {
+        TokenKind::DeviceDetails
+    } else {
+        TokenKind::User
+    };
+    let t = token::generate(kind);
+    let user_id = match user {
+        Some(name) => Some(app.store.user_by_username(name).await.unwrap().unwrap().id),
+        None => None,
+    };
+    app.store
+        .insert_token(
+            &NewToken {
+                kind,
+                hash: &t.hash,
+                hint: &t.hint,
+                description: "test",
+                user_id: user_id.as_deref(),
+                target: target.as_ref(),
+                permissions: perms,
+                created_by: None,
+                expires_at,
+                form_nonce: None,
+            },
+            connect_tokens::domain::now(),
+        )
+        .await
+        .unwrap();
+    t.plaintext.expose().to_owned()
+}
+
+/// Sends an API request with `Authorization: Bearer <token>`.
+pub async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> Resp {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    Resp {
+        status: res.status(),
+        headers: res.headers().clone(),
+        body: res.text().await.unwrap(),
+    }
+}
+
+/// The newest `limit` tokens, newest first.
+pub async fn newest_tokens(store: &Store, limit: i64) -> Vec<TokenRecord> {
+    store
+        .find_tokens(&TokenFilter::default(), 0, limit)
+        .await
+        .unwrap()
+}
+
+/// The newest `limit` audit entries of any action, newest first.
+pub async fn audit_entries(app: &TestApp, limit: i64) -> Vec<AuditEntry> {
+    app.store
+        .find_audit(&[], "", i64::MAX, limit)
+        .await
+        .unwrap()
+}
+
+/// A fresh app with two seeded fleets and a signed-in admin session; returns the fleet alpha
+/// devices too.
+pub async fn admin_app() -> (TestApp, Browser, Vec<String>) {
+    let app = spawn_app().await;
+    let (alpha, _) = app.seed_fleets().await;
+    let b = app.signed_in("admin", Role::Admin).await;
+    (app, b, alpha)
+}
+
+/// [`admin_app`] without the HTTP session, for signing in elsewhere (a real browser): the admin's
+/// password instead.
+pub async fn admin_app_with_password() -> (TestApp, String, Vec<String>) {
+    let app = spawn_app().await;
+    let (alpha, _) = app.seed_fleets().await;
+    let password = app.create_user("admin", Role::Admin).await;
+    (app, password, alpha)
+}
+
+/// The Generate Device Details Token panel's CSRF token and one-time nonce.
+pub async fn open_panel(b: &Browser) -> (String, String) {
+    let page = b.get("/settings/account/device-token").await;
+    assert_eq!(page.status, StatusCode::OK);
+    (hidden(&page.body, "csrf"), hidden(&page.body, "nonce"))
+}
+
+/// Submits the device-token panel (a fresh CSRF token and nonce) with `fields`.
+pub async fn generate(b: &Browser, fields: &[(&str, &str)]) -> Resp {
+    let (csrf, nonce) = open_panel(b).await;
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("action", "generate"),
+    ];
+    form.extend_from_slice(fields);
+    b.post("/settings/account/device-token", &form).await
 }

@@ -7,8 +7,7 @@ use connect_tokens::domain::scope::{Permissions, Role, Target};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::api::{call, make_token};
-use crate::helpers::{Resp, spawn_app};
+use crate::helpers::{Resp, call, make_token, spawn_app};
 
 /// Validates `v` against `schema` (the subset of JSON Schema the document uses).
 fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), String> {

@@ -1,6 +1,7 @@
-//! Scale-out: several `serve` processes on one PostgreSQL database. These run in the
-//! PostgreSQL pass of `scripts/test-all.sh` (which sets `CT_TEST_DATABASE`); on the SQLite pass
-//! they say so and return.
+//! Scale-out: several `serve` processes on one PostgreSQL database. Each test is `#[ignore]`d
+//! (plain `cargo test` lists them as ignored) and runs in the PostgreSQL pass of
+//! `scripts/test-all.sh`, which sets `CT_TEST_DATABASE` and passes `--include-ignored`; run
+//! without PostgreSQL, they fail saying so.
 
 use std::time::Duration;
 
@@ -9,19 +10,21 @@ use connect_tokens::store::users::NewUser;
 use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::cli::{Server, browser, serve_on};
-use crate::helpers::{Browser, Resp, fresh_postgres, hidden, temp_dir, tokens_in};
+use crate::cli::{Server, serve_on};
+use crate::helpers::{
+    Browser, Resp, browser, date_in, fresh_postgres, generate, hidden, newest_tokens, temp_dir,
+    tokens_in,
+};
 
-/// A fresh PostgreSQL database, or None on the SQLite pass.
-async fn database() -> Option<String> {
+/// A fresh database on the PostgreSQL server of `CT_TEST_DATABASE`; without one, a panic that
+/// says how to run these tests (a test that passes without running is worse than a failure).
+async fn database() -> String {
     match std::env::var("CT_TEST_DATABASE") {
-        Ok(base) if base.starts_with("postgres") => Some(fresh_postgres(&base).await),
-        _ => {
-            eprintln!(
-                "scale-out tests need PostgreSQL: they run in the PostgreSQL pass of scripts/test-all.sh"
-            );
-            None
-        }
+        Ok(base) if base.starts_with("postgres") => fresh_postgres(&base).await,
+        _ => panic!(
+            "scale-out tests need PostgreSQL: set CT_TEST_DATABASE=postgres://… or run \
+             scripts/test-all.sh, whose PostgreSQL pass runs them"
+        ),
     }
 }
 
@@ -89,17 +92,12 @@ fn same_session(from: &Browser, base: &str) -> Browser {
     other
 }
 
-async fn generate(b: &Browser, description: &str) -> Resp {
-    let page = b.get("/settings/account/device-token").await.body;
-    let (csrf, nonce) = (hidden(&page, "csrf"), hidden(&page, "nonce"));
-    let expires = connect_tokens::domain::expiry::format_date(
-        time::OffsetDateTime::now_utc().date() + time::Duration::days(5),
-    );
-    b.post(
-        "/settings/account/device-token",
+/// A read token for fleet `north`, generated through the console panel of `b`'s instance.
+async fn generate_north(b: &Browser, description: &str) -> Resp {
+    let expires = date_in(5);
+    generate(
+        b,
         &[
-            ("csrf", &csrf),
-            ("nonce", &nonce),
             ("description", description),
             ("expires", &expires),
             ("target_kind", "fleet"),
@@ -121,8 +119,9 @@ async fn api(base: &str, token: &str, path: &str) -> StatusCode {
 }
 
 #[tokio::test]
+#[ignore = "postgres: needs CT_TEST_DATABASE; scripts/test-all.sh runs it"]
 async fn sessions_revocations_permissions_and_generation_are_shared_by_every_instance() {
-    let Some(url) = database().await else { return };
+    let url = database().await;
     let c = cluster(&url).await;
     // A session made on A works on B; sign-out on B ends it on A.
     let on_a = browser(&c.a.base);
@@ -134,7 +133,7 @@ async fn sessions_revocations_permissions_and_generation_are_shared_by_every_ins
     assert_eq!(on_b.get("/settings/account").await.status, StatusCode::OK);
 
     // A token generated on A, revoked on B, is refused by A on its very next request.
-    let token = tokens_in(&generate(&on_a, "shared").await.body)
+    let token = tokens_in(&generate_north(&on_a, "shared").await.body)
         .pop()
         .expect("token");
     assert_eq!(
@@ -145,7 +144,7 @@ async fn sessions_revocations_permissions_and_generation_are_shared_by_every_ins
         api(&c.b.base, &token, "/api/v2/north/devices").await,
         StatusCode::OK
     );
-    let id = c.store.tokens(1).await.unwrap()[0].id.clone();
+    let id = newest_tokens(&c.store, 1).await[0].id.clone();
     let r = on_b
         .submit(
             &format!("/settings/access-tokens/{id}/revoke"),
@@ -182,15 +181,14 @@ async fn sessions_revocations_permissions_and_generation_are_shared_by_every_ins
         .await
         .unwrap();
     let ops = connect_tokens::issuing::issue(
-        &connect_tokens::AppState::new(c.store.clone(), connect_tokens::Config::default()),
+        &c.store,
         None,
         connect_tokens::issuing::validate(
-            &connect_tokens::AppState::new(c.store.clone(), connect_tokens::Config::default()),
+            &c.store,
+            connect_tokens::Config::default().max_token_days,
             &connect_tokens::issuing::TokenRequest {
                 description: "ops".into(),
-                expires: connect_tokens::domain::expiry::format_date(
-                    time::OffsetDateTime::now_utc().date() + time::Duration::days(5),
-                ),
+                expires: date_in(5),
                 subject: connect_tokens::issuing::SubjectRequest::User("ops".into()),
                 permissions: Permissions::NONE,
             },
@@ -228,7 +226,7 @@ async fn sessions_revocations_permissions_and_generation_are_shared_by_every_ins
     );
 
     // Concurrent generation through both instances: unique Token IDs, no lost writes.
-    let before = c.store.tokens(10_000).await.unwrap().len();
+    let before = newest_tokens(&c.store, 10_000).await.len();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let b = if i % 2 == 0 {
@@ -237,7 +235,7 @@ async fn sessions_revocations_permissions_and_generation_are_shared_by_every_ins
             on_b.clone()
         };
         tasks.push(tokio::spawn(async move {
-            generate(&b, &format!("burst {i}")).await
+            generate_north(&b, &format!("burst {i}")).await
         }));
     }
     let mut ids = std::collections::HashSet::new();
@@ -249,7 +247,7 @@ async fn sessions_revocations_permissions_and_generation_are_shared_by_every_ins
         ids.insert(r.body[start..start + 36].to_owned());
     }
     assert_eq!(ids.len(), 20);
-    assert_eq!(c.store.tokens(10_000).await.unwrap().len(), before + 20);
+    assert_eq!(newest_tokens(&c.store, 10_000).await.len(), before + 20);
 
     // Sign-out on B ends the session on A too.
     let csrf = hidden(&on_b.get("/dashboard").await.body, "csrf");
@@ -262,15 +260,16 @@ async fn sessions_revocations_permissions_and_generation_are_shared_by_every_ins
 }
 
 #[tokio::test]
+#[ignore = "postgres: needs CT_TEST_DATABASE; scripts/test-all.sh runs it"]
 async fn revocation_under_concurrent_load_is_seen_by_every_instance_at_once() {
-    let Some(url) = database().await else { return };
+    let url = database().await;
     let c = cluster(&url).await;
     let on_a = browser(&c.a.base);
     on_a.login("root", "scale-admin-password").await;
-    let token = tokens_in(&generate(&on_a, "load").await.body)
+    let token = tokens_in(&generate_north(&on_a, "load").await.body)
         .pop()
         .unwrap();
-    let id = c.store.tokens(1).await.unwrap()[0].id.clone();
+    let id = newest_tokens(&c.store, 1).await[0].id.clone();
     // Load on both instances while the token is revoked; once the revocation has committed,
     // no request that starts afterwards may succeed.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -367,8 +366,9 @@ async fn proxy(
 }
 
 #[tokio::test]
+#[ignore = "postgres: needs CT_TEST_DATABASE; scripts/test-all.sh runs it"]
 async fn readyz_fails_while_the_database_is_unreachable_and_recovers() {
-    let Some(url) = database().await else { return };
+    let url = database().await;
     let parsed = url.strip_prefix("postgres://postgres@").unwrap();
     let (hostport, db) = parsed.split_once('/').unwrap();
     let target: std::net::SocketAddr = hostport.parse().unwrap();

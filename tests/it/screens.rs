@@ -3,12 +3,9 @@
 use connect_tokens::domain::scope::{Permissions, Role, Target};
 use reqwest::{Method, StatusCode};
 
-use crate::api::{call, make_token};
-use crate::helpers::{Browser, TestApp, hidden, spawn_app};
-
-fn in_days(days: i64) -> i64 {
-    connect_tokens::domain::now() + days * 86_400
-}
+use crate::helpers::{
+    Browser, TestApp, audit_entries, call, hidden, in_days, make_token, newest_tokens, spawn_app,
+};
 
 async fn user_id(app: &TestApp, username: &str) -> String {
     app.store
@@ -190,7 +187,7 @@ async fn permission_edits_change_what_a_users_token_may_do_and_are_audited() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(app.store.fleet_permissions(&id).await.unwrap().is_empty());
-    let audit = app.store.audit_entries(50).await.unwrap();
+    let audit = audit_entries(&app, 50).await;
     let changes: Vec<_> = audit
         .iter()
         .filter(|e| e.action == "permissions.changed" && e.target == "ops")
@@ -249,7 +246,7 @@ async fn disabling_a_user_ends_their_sessions_and_tokens_at_once() {
             .status,
         StatusCode::OK
     );
-    let audit = app.store.audit_entries(50).await.unwrap();
+    let audit = audit_entries(&app, 50).await;
     assert!(
         audit
             .iter()
@@ -403,7 +400,7 @@ async fn audit_log_records_each_event_and_filters() {
         None,
     )
     .await;
-    let id = app.store.tokens(1).await.unwrap()[0].id.clone();
+    let id = newest_tokens(&app.store, 1).await[0].id.clone();
     admin
         .submit(
             &format!("/settings/access-tokens/{id}/revoke"),

@@ -3,7 +3,7 @@
 use connect_tokens::domain::scope::Role;
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{hidden, spawn_app};
+use crate::helpers::{audit_entries, hidden, spawn_app};
 
 #[tokio::test]
 async fn wrong_password_and_unknown_user_get_the_same_generic_answer() {
@@ -24,7 +24,7 @@ async fn wrong_password_and_unknown_user_get_the_same_generic_answer() {
     }
     assert!(b.cookie("ct_session").is_none());
     // Both failures are audited, without the password.
-    let entries = app.store.audit_entries(10).await.unwrap();
+    let entries = audit_entries(&app, 10).await;
     assert_eq!(
         entries
             .iter()
@@ -44,7 +44,7 @@ async fn wrong_password_and_unknown_user_get_the_same_generic_answer() {
         b.login(secret, "not-the-password").await.status,
         StatusCode::UNAUTHORIZED
     );
-    let entries = app.store.audit_entries(10).await.unwrap();
+    let entries = audit_entries(&app, 10).await;
     assert_eq!(entries[0].action, "signin.failure");
     assert_eq!(entries[0].actor, "[a token]");
     assert!(
@@ -71,7 +71,7 @@ async fn admin_signs_in_and_sees_the_account_tab_with_the_access_token_card() {
         assert!(page.body.contains(text), "missing {text}");
     }
     assert!(page.body.contains(r#"aria-current="page">Account</a>"#));
-    let audit = app.store.audit_entries(5).await.unwrap();
+    let audit = audit_entries(&app, 5).await;
     assert!(
         audit
             .iter()
@@ -359,7 +359,27 @@ async fn forwarded_for_is_ignored_unless_a_trusted_proxy_is_configured() {
             &[("x-forwarded-for", "203.0.113.9, 198.51.100.7")],
         )
         .await;
-        let source = app.store.audit_entries(1).await.unwrap()[0].source.clone();
+        let source = audit_entries(&app, 1).await[0].source.clone();
         assert_eq!(source, if trusted { "198.51.100.7" } else { "127.0.0.1" });
     }
+}
+
+#[tokio::test]
+async fn a_sign_out_is_listed_under_the_sign_in_and_sign_out_filter() {
+    let app = spawn_app().await;
+    let leaving = app.signed_in("leaving", Role::User).await;
+    let csrf = hidden(&leaving.get("/dashboard").await.body, "csrf");
+    assert_eq!(
+        leaving.post("/logout", &[("csrf", &csrf)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let admin = app.signed_in("auditor", Role::Admin).await;
+    let page = admin.get("/settings/audit?action=signin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let row = page
+        .body
+        .split("<tr>")
+        .find(|r| r.contains("leaving") && r.contains("signout"))
+        .unwrap_or_else(|| panic!("no sign-out of leaving under the filter:\n{}", page.body));
+    assert!(row.contains("Signed out"), "labelled: {row}");
 }

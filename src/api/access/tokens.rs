@@ -10,43 +10,13 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::api::ApiJson;
 use crate::api::json::TokenJson;
-use crate::auth::bearer::{Bearer, Caller, caller};
+use crate::auth::bearer::{Bearer, authorize_admin};
+use crate::domain::expiry::TokenStatus;
 use crate::domain::scope::{Permission, Permissions};
 use crate::domain::token::{self, TokenKind};
 use crate::error::{AppError, AppResult};
 use crate::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
-use crate::store::audit::AuditEvent;
-use crate::store::tokens::{TokenFilter, TokenStatus};
-use crate::store::users::User;
-
-/// The caller, who must hold an admin's user token.
-async fn admin(app: &AppState, bearer: &Bearer) -> AppResult<(Caller, User)> {
-    if bearer.kind == TokenKind::DeviceDetails {
-        // Still judged first, so a revoked or expired token gets its 401.
-        let auth = app.store.token_auth(&bearer.hash, bearer.kind, "").await?;
-        caller(app, bearer, auth, None).await?;
-        return Err(AppError::Forbidden(
-            "Device details tokens cannot manage tokens.".into(),
-        ));
-    }
-    let auth = app.store.token_auth(&bearer.hash, bearer.kind, "").await?;
-    let user_id = auth
-        .as_ref()
-        .and_then(|a| a.user.as_ref())
-        .map(|u| u.id.clone());
-    let who = caller(app, bearer, auth, None).await?;
-    if !who.is_admin {
-        return Err(AppError::Forbidden(
-            "Only an administrator's user token can manage tokens.".into(),
-        ));
-    }
-    let user = app
-        .store
-        .user(user_id.as_deref().unwrap_or_default())
-        .await?
-        .ok_or_else(|| AppError::Unauthorized("Invalid token.".into()))?;
-    Ok((who, user))
-}
+use crate::store::tokens::TokenFilter;
 
 /// `GET /access/api/v1/tokens?type=&status=&q=&limit=&offset=`.
 pub async fn list(
@@ -54,7 +24,7 @@ pub async fn list(
     bearer: Bearer,
     RawQuery(raw): RawQuery,
 ) -> AppResult<Json<serde_json::Value>> {
-    admin(&app, &bearer).await?;
+    authorize_admin(&app, &bearer).await?;
     let now = crate::domain::now();
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
         .map_err(|_| AppError::BadRequest("The query string is malformed.".into()))?;
@@ -128,7 +98,7 @@ pub async fn get(
     bearer: Bearer,
     Path(id): Path<String>,
 ) -> AppResult<Json<TokenJson>> {
-    admin(&app, &bearer).await?;
+    authorize_admin(&app, &bearer).await?;
     let t = app
         .store
         .token(token_id(&id)?)
@@ -137,40 +107,20 @@ pub async fn get(
     Ok(Json(TokenJson::new(&t, crate::domain::now())))
 }
 
-async fn revoke_and_audit(app: &AppState, actor: &User, id: &str, source: &str) -> AppResult<bool> {
-    let now = crate::domain::now();
-    let revoked = app.store.revoke_token(id, now).await?;
-    if revoked {
-        app.store
-            .audit(
-                &AuditEvent {
-                    actor: actor.username.clone(),
-                    action: "token.revoked",
-                    token_id: Some(id.to_owned()),
-                    source: source.to_owned(),
-                    detail: "via API".into(),
-                    ..AuditEvent::default()
-                },
-                now,
-            )
-            .await?;
-    }
-    Ok(revoked)
-}
-
 /// `DELETE /access/api/v1/tokens/{id}`: 204, or 404 when there is no such token.
 pub async fn delete(
     State(app): State<AppState>,
     bearer: Bearer,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    let (_, user) = admin(&app, &bearer).await?;
+    let (_, user) = authorize_admin(&app, &bearer).await?;
     let t = app
         .store
         .token(token_id(&id)?)
         .await?
         .ok_or(AppError::NotFound)?;
-    revoke_and_audit(&app, &user, &t.id, &bearer.source()).await?;
+    let now = crate::domain::now();
+    issuing::revoke(&app.store, &user, &t, &bearer.source(), "via API", now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,11 +138,20 @@ pub async fn revoke_by_value(
     bearer: Bearer,
     ApiJson(body): ApiJson<RevokeByValue>,
 ) -> AppResult<StatusCode> {
-    let (_, user) = admin(&app, &bearer).await?;
+    let (_, user) = authorize_admin(&app, &bearer).await?;
     if let Ok((_, hash)) = token::parse(body.token.trim())
         && let Some(t) = app.store.token_by_hash(&hash).await?
     {
-        revoke_and_audit(&app, &user, &t.id, &bearer.source()).await?;
+        let now = crate::domain::now();
+        issuing::revoke(
+            &app.store,
+            &user,
+            &t,
+            &bearer.source(),
+            "via API, by value",
+            now,
+        )
+        .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -237,7 +196,7 @@ pub async fn create(
     bearer: Bearer,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> AppResult<Response> {
-    let (_, user) = admin(&app, &bearer).await?;
+    let (_, user) = authorize_admin(&app, &bearer).await?;
     let target = body.target.map(|t| (t.fleet, t.device));
     let subject = match (&body.kind, target, body.username) {
         (CreateKind::DeviceDetails, Some((Some(f), None)), None) => SubjectRequest::Fleet(f),
@@ -271,11 +230,11 @@ pub async fn create(
         permissions,
     };
     let now = crate::domain::now();
-    let valid = issuing::validate(&app, &request, now)
+    let valid = issuing::validate(&app.store, app.config.max_token_days, &request, now)
         .await?
         .map_err(|e| AppError::Unprocessable(e.messages().join(" ")))?;
     let IssueOutcome::Issued(issued) =
-        issuing::issue(&app, Some(&user), valid, None, &bearer.source(), now).await?
+        issuing::issue(&app.store, Some(&user), valid, None, &bearer.source(), now).await?
     else {
         return Err(AppError::internal(anyhow::anyhow!(
             "a token without a nonce was replayed"

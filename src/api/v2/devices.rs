@@ -8,9 +8,9 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::api::ApiJson;
 use crate::api::json::{DeviceJson, DevicePage};
-use crate::auth::bearer::{Bearer, caller, enforce};
-use crate::domain::names;
-use crate::domain::scope::{Permission, Resource};
+use crate::auth::bearer::{Access, Bearer, authorize};
+use crate::domain::scope::Permission;
+use crate::domain::{device, names};
 use crate::error::{AppError, AppResult};
 use crate::store::devices::Device;
 
@@ -56,10 +56,11 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
                     })?;
             }
             "group_name" => {
-                if v.chars().count() > 64 {
-                    return Err(AppError::BadRequest(
-                        "`group_name` can be at most 64 characters.".into(),
-                    ));
+                if v.chars().count() > device::GROUP_MAX {
+                    return Err(AppError::BadRequest(format!(
+                        "`group_name` can be at most {} characters.",
+                        device::GROUP_MAX
+                    )));
                 }
                 q.group = Some(v);
             }
@@ -88,22 +89,11 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> AppResult<Json<DevicePage>> {
     let q = parse_list_query(raw.as_deref())?;
-    let auth = app
-        .store
-        .token_auth(&bearer.hash, bearer.kind, &fleet)
-        .await?;
-    let who = caller(&app, &bearer, auth, Some(&fleet)).await?;
-    enforce(
-        &app,
-        &bearer,
-        &who,
-        Resource {
-            fleet: &fleet,
-            device: None,
-        },
-        Permission::Read,
-    )
-    .await?;
+    let access = Access::Fleet {
+        fleet: &fleet,
+        needed: Permission::Read,
+    };
+    authorize(&app, &bearer, access).await?;
     if app.store.fleet(&fleet).await?.is_none() {
         return Err(AppError::NotFound);
     }
@@ -123,7 +113,7 @@ pub async fn list(
     }))
 }
 
-/// Loads the caller and the device in one round trip and applies the scope decision.
+/// The device a call names, if the token may act on it with `needed`.
 async fn authorized_device(
     app: &AppState,
     bearer: &Bearer,
@@ -132,33 +122,15 @@ async fn authorized_device(
     needed: Permission,
 ) -> AppResult<Device> {
     let uuid = names::normalize_device_uuid(uuid).ok_or(AppError::NotFound)?;
-    let (auth, device) = match app
-        .store
-        .token_auth_with_device(&bearer.hash, bearer.kind, fleet, &uuid)
-        .await?
-    {
-        Some((a, d)) => (Some(a), d),
-        None => (None, None),
-    };
-    // The URL names a device that is there, or one that is not (never existed, deleted, or in
-    // another fleet than the URL says). A missing device is judged on the URL's fleet alone:
-    // no device target covers it (404, as for any device outside the target), a fleet target
-    // or a user's rights on that fleet decide between 403 and the 404 of the look-up below —
-    // the same answers whether the UUID exists elsewhere or not at all.
-    let in_fleet = device.as_ref().is_some_and(|d| d.fleet_key == fleet);
-    let who = caller(app, bearer, auth, Some(fleet)).await?;
-    enforce(
-        app,
-        bearer,
-        &who,
-        Resource {
-            fleet,
-            device: in_fleet.then_some(uuid.as_str()),
-        },
+    let access = Access::Device {
+        fleet,
+        uuid: &uuid,
         needed,
-    )
-    .await?;
-    device.filter(|_| in_fleet).ok_or(AppError::NotFound)
+    };
+    authorize(app, bearer, access)
+        .await?
+        .device
+        .ok_or(AppError::NotFound)
 }
 
 /// `GET /api/v2/{fleet}/devices/{device_uuid}`.
@@ -183,9 +155,8 @@ pub struct DevicePatch {
 }
 
 impl DevicePatch {
-    /// Applies the patch to `d` after checking every value.
+    /// Applies the patch to `d` after checking every value by the device field rules.
     pub fn apply(self, mut d: Device) -> Result<Device, AppError> {
-        let bad = |m: &str| AppError::Unprocessable(m.to_owned());
         if self.name.is_none()
             && self.description.is_none()
             && self.group.is_none()
@@ -195,41 +166,20 @@ impl DevicePatch {
                 "Send at least one of name, description, group, tags.".into(),
             ));
         }
+        let bad =
+            |e: device::FieldError| AppError::Unprocessable(format!("`{}` {}.", e.field, e.rule));
         if let Some(name) = self.name {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-                return Err(bad(
-                    "`name` must be 1–128 characters without control characters.",
-                ));
-            }
-            d.name = name.to_owned();
+            d.name = device::name(&name).map_err(bad)?;
         }
         if let Some(description) = self.description {
-            if description.chars().count() > 1024 {
-                return Err(bad("`description` can be at most 1024 characters."));
-            }
-            d.description = description;
+            d.description = device::description(&description).map_err(bad)?;
         }
         if let Some(group) = self.group {
-            if group.chars().count() > 64 || group.chars().any(char::is_control) {
-                return Err(bad(
-                    "`group` can be at most 64 characters without control characters.",
-                ));
-            }
-            d.group_name = group.trim().to_owned();
+            d.group_name = device::group(&group).map_err(bad)?;
         }
         if let Some(tags) = self.tags {
-            if tags.len() > 50 {
-                return Err(bad("A device can have at most 50 tags."));
-            }
-            let mut tags = tags
-                .iter()
-                .map(|t| names::normalize_tag(t))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(AppError::Unprocessable)?;
-            tags.sort();
-            tags.dedup();
-            d.tags = Device::frame_tags(&tags);
+            d.tags =
+                Device::frame_tags(&device::tags(tags.iter().map(String::as_str)).map_err(bad)?);
         }
         Ok(d)
     }

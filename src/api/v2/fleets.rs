@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::AppState;
-use crate::auth::bearer::{Bearer, caller};
-use crate::domain::scope::{Permissions, Principal, Role, Target};
+use crate::auth::bearer::{Access, Bearer, authorize};
+use crate::domain::scope::{self, Permissions, Principal, Resource, Target};
 use crate::error::AppResult;
 use crate::store::fleets::Fleet;
 
@@ -13,54 +13,47 @@ fn entry(f: &Fleet, p: Permissions) -> serde_json::Value {
     serde_json::json!({ "key": f.key, "name": f.name, "description": f.description, "permissions": p.names() })
 }
 
-/// `GET /api/v2/fleets`.
+/// `GET /api/v2/fleets`: every fleet the scope decision lets the caller see, with what it may
+/// do there.
 pub async fn list(
     State(app): State<AppState>,
     bearer: Bearer,
 ) -> AppResult<Json<serde_json::Value>> {
-    let auth = app.store.token_auth(&bearer.hash, bearer.kind, "").await?;
-    let user_id = auth
-        .as_ref()
-        .and_then(|a| a.user.as_ref())
-        .map(|u| u.id.clone());
-    let who = caller(&app, &bearer, auth, None).await?;
-    let visible: Vec<serde_json::Value> = match &who.principal {
-        Principal::User {
-            role: Role::Admin, ..
-        } => app
-            .store
-            .fleets()
-            .await?
-            .iter()
-            .map(|f| entry(f, Permissions::ALL))
-            .collect(),
-        Principal::User { .. } => {
-            let perms = app
-                .store
-                .fleet_permissions(user_id.as_deref().unwrap_or_default())
-                .await?;
-            app.store
-                .fleets()
-                .await?
-                .iter()
-                .filter_map(|f| {
-                    perms
-                        .get(&f.key)
-                        .filter(|p| !p.is_empty())
-                        .map(|p| entry(f, *p))
-                })
-                .collect()
-        }
-        Principal::DeviceToken {
-            target,
-            permissions,
-        } => {
-            let fleet = match target {
-                Target::Fleet(key) => app.store.fleet(key).await?,
-                Target::Device(uuid) => app.store.fleet_of_device(uuid).await?,
+    let caller = authorize(&app, &bearer, Access::Caller).await?.caller;
+    // The candidates: a device details token's own fleet (a device target sees that fleet
+    // through its device), a user's every fleet — with all their per-fleet rights.
+    let (principal, candidates): (Principal, Vec<(Fleet, Option<String>)>) = match &caller.principal
+    {
+        Principal::DeviceToken { target, .. } => {
+            let (fleet, device) = match target {
+                Target::Fleet(key) => (app.store.fleet(key.as_str()).await?, None),
+                Target::Device(uuid) => (
+                    app.store.fleet_of_device(uuid.as_str()).await?,
+                    Some(uuid.clone()),
+                ),
             };
-            fleet.iter().map(|f| entry(f, *permissions)).collect()
+            let candidates = fleet.into_iter().map(|f| (f, device.clone())).collect();
+            (caller.principal.clone(), candidates)
+        }
+        Principal::User { role, .. } => {
+            let id = caller.user.as_ref().map_or("", |u| u.id.as_str());
+            let principal = Principal::User {
+                role: role.to_owned(),
+                fleets: app.store.fleet_permissions(id).await?,
+            };
+            let fleets = app.store.fleets().await?;
+            (principal, fleets.into_iter().map(|f| (f, None)).collect())
         }
     };
+    let visible: Vec<serde_json::Value> = candidates
+        .iter()
+        .filter_map(|(f, device)| {
+            let resource = Resource {
+                fleet: &f.key,
+                device: device.as_deref(),
+            };
+            scope::granted(&principal, resource).map(|p| entry(f, p))
+        })
+        .collect();
     Ok(Json(serde_json::json!({ "fleets": visible })))
 }

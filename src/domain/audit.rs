@@ -1,0 +1,283 @@
+//! What the audit log records: every action is one [`AuditAction`], and the Audit Log's filter
+//! groups ([`AuditGroup`]) and labels are derived from that one list.
+
+/// Everything the audit log can record. The stored name ([`AuditAction::as_str`]) never
+/// changes once released: old entries keep their meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// A successful sign-in.
+    SigninSuccess,
+    /// A failed sign-in (counted by the throttle).
+    SigninFailure,
+    /// A sign-out.
+    Signout,
+    /// A token was generated (console, API or CLI).
+    TokenGenerated,
+    /// A token was revoked.
+    TokenRevoked,
+    /// A token was presented and refused (revoked, expired, disabled user, missing permission).
+    TokenRefused,
+    /// A user's per-fleet permissions changed.
+    PermissionsChanged,
+    /// A user was created.
+    UserCreated,
+    /// A user was disabled.
+    UserDisabled,
+    /// A user was enabled.
+    UserEnabled,
+    /// A user became or stopped being an admin.
+    UserRoleChanged,
+    /// An admin reset a user's password.
+    UserPasswordReset,
+    /// A fleet was created.
+    FleetCreated,
+    /// A device was registered in the console.
+    DeviceRegistered,
+}
+
+/// The Audit Log's filter choices; each action belongs to exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditGroup {
+    /// Sign-ins, failed sign-ins and sign-outs.
+    Signin,
+    /// Generated tokens.
+    TokenGenerated,
+    /// Revoked tokens.
+    TokenRevoked,
+    /// Refused token uses.
+    TokenRefused,
+    /// Permission changes.
+    Permissions,
+    /// User account changes.
+    Users,
+    /// Fleets and devices added in the console.
+    Inventory,
+}
+
+impl AuditAction {
+    /// Every action, in the order the filter groups list them.
+    pub const ALL: [AuditAction; 14] = [
+        AuditAction::SigninSuccess,
+        AuditAction::SigninFailure,
+        AuditAction::Signout,
+        AuditAction::TokenGenerated,
+        AuditAction::TokenRevoked,
+        AuditAction::TokenRefused,
+        AuditAction::PermissionsChanged,
+        AuditAction::UserCreated,
+        AuditAction::UserDisabled,
+        AuditAction::UserEnabled,
+        AuditAction::UserRoleChanged,
+        AuditAction::UserPasswordReset,
+        AuditAction::FleetCreated,
+        AuditAction::DeviceRegistered,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::SigninSuccess => "signin.success",
+            AuditAction::SigninFailure => "signin.failure",
+            AuditAction::Signout => "signout",
+            AuditAction::TokenGenerated => "token.generated",
+            AuditAction::TokenRevoked => "token.revoked",
+            AuditAction::TokenRefused => "token.refused",
+            AuditAction::PermissionsChanged => "permissions.changed",
+            AuditAction::UserCreated => "user.created",
+            AuditAction::UserDisabled => "user.disabled",
+            AuditAction::UserEnabled => "user.enabled",
+            AuditAction::UserRoleChanged => "user.role_changed",
+            AuditAction::UserPasswordReset => "user.password_reset",
+            AuditAction::FleetCreated => "fleet.created",
+            AuditAction::DeviceRegistered => "device.registered",
+        }
+    }
+
+    /// What the Audit Log shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuditAction::SigninSuccess => "Signed in",
+            AuditAction::SigninFailure => "Sign-in failed",
+            AuditAction::Signout => "Signed out",
+            AuditAction::TokenGenerated => "Token generated",
+            AuditAction::TokenRevoked => "Token revoked",
+            AuditAction::TokenRefused => "Token refused",
+            AuditAction::PermissionsChanged => "Permissions changed",
+            AuditAction::UserCreated => "User created",
+            AuditAction::UserDisabled => "User disabled",
+            AuditAction::UserEnabled => "User enabled",
+            AuditAction::UserRoleChanged => "Role changed",
+            AuditAction::UserPasswordReset => "Password reset",
+            AuditAction::FleetCreated => "Fleet created",
+            AuditAction::DeviceRegistered => "Device registered",
+        }
+    }
+
+    /// The filter group it is listed under.
+    pub fn group(self) -> AuditGroup {
+        match self {
+            AuditAction::SigninSuccess | AuditAction::SigninFailure | AuditAction::Signout => {
+                AuditGroup::Signin
+            }
+            AuditAction::TokenGenerated => AuditGroup::TokenGenerated,
+            AuditAction::TokenRevoked => AuditGroup::TokenRevoked,
+            AuditAction::TokenRefused => AuditGroup::TokenRefused,
+            AuditAction::PermissionsChanged => AuditGroup::Permissions,
+            AuditAction::UserCreated
+            | AuditAction::UserDisabled
+            | AuditAction::UserEnabled
+            | AuditAction::UserRoleChanged
+            | AuditAction::UserPasswordReset => AuditGroup::Users,
+            AuditAction::FleetCreated | AuditAction::DeviceRegistered => AuditGroup::Inventory,
+        }
+    }
+
+    /// Inverse of [`AuditAction::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl AuditGroup {
+    /// Every group, in the order the filter offers them.
+    pub const ALL: [AuditGroup; 7] = [
+        AuditGroup::Signin,
+        AuditGroup::TokenGenerated,
+        AuditGroup::TokenRevoked,
+        AuditGroup::TokenRefused,
+        AuditGroup::Permissions,
+        AuditGroup::Users,
+        AuditGroup::Inventory,
+    ];
+
+    /// The value in the filter's query string (kept from the first release's links).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditGroup::Signin => "signin",
+            AuditGroup::TokenGenerated => "token.generated",
+            AuditGroup::TokenRevoked => "token.revoked",
+            AuditGroup::TokenRefused => "token.refused",
+            AuditGroup::Permissions => "permissions",
+            AuditGroup::Users => "user",
+            AuditGroup::Inventory => "inventory",
+        }
+    }
+
+    /// What the filter shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuditGroup::Signin => "Sign-in and sign-out",
+            AuditGroup::TokenGenerated => "Token generated",
+            AuditGroup::TokenRevoked => "Token revoked",
+            AuditGroup::TokenRefused => "Refused token use",
+            AuditGroup::Permissions => "Permission changes",
+            AuditGroup::Users => "User changes",
+            AuditGroup::Inventory => "Fleets and devices",
+        }
+    }
+
+    /// Inverse of [`AuditGroup::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        AuditGroup::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// The actions listed under this group.
+    pub fn actions(self) -> Vec<AuditAction> {
+        AuditAction::ALL
+            .into_iter()
+            .filter(|a| a.group() == self)
+            .collect()
+    }
+}
+
+/// One audit entry to record: who did what, from where. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// What happened.
+    pub action: AuditAction,
+    /// Username, `[a token]`, `cli`, or `token <id>` for token-authenticated refusals.
+    pub actor: String,
+    /// Token ID concerned, if any.
+    pub token_id: Option<String>,
+    /// Target: fleet, device, username…
+    pub target: String,
+    /// Source address.
+    pub source: String,
+    /// Free text.
+    pub detail: String,
+}
+
+impl AuditEvent {
+    /// `actor` did `action` from `source`; add the rest with the builder methods.
+    pub fn new(action: AuditAction, actor: impl Into<String>, source: impl Into<String>) -> Self {
+        AuditEvent {
+            action,
+            actor: actor.into(),
+            token_id: None,
+            target: String::new(),
+            source: source.into(),
+            detail: String::new(),
+        }
+    }
+
+    /// The Token ID concerned.
+    #[must_use]
+    pub fn token(mut self, id: impl Into<String>) -> Self {
+        self.token_id = Some(id.into());
+        self
+    }
+
+    /// The target (fleet, device, username, token subject).
+    #[must_use]
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = target.into();
+        self
+    }
+
+    /// Free text.
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_round_trips_and_belongs_to_one_offered_group() {
+        for a in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(a.as_str()), Some(a));
+            assert!(AuditGroup::ALL.contains(&a.group()), "{a:?}");
+            assert!(a.group().actions().contains(&a));
+        }
+        let mut names: Vec<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            AuditAction::ALL.len(),
+            "stored names are unique"
+        );
+        for g in AuditGroup::ALL {
+            assert_eq!(AuditGroup::parse(g.as_str()), Some(g));
+            assert!(!g.actions().is_empty(), "{g:?} lists something");
+        }
+        assert_eq!(AuditGroup::parse("drop"), None);
+        assert_eq!(AuditAction::parse("signin"), None);
+    }
+
+    #[test]
+    fn a_sign_out_is_filed_with_sign_ins() {
+        assert_eq!(
+            AuditGroup::Signin.actions(),
+            [
+                AuditAction::SigninSuccess,
+                AuditAction::SigninFailure,
+                AuditAction::Signout
+            ]
+        );
+    }
+}

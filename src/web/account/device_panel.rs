@@ -1,0 +1,206 @@
+//! The *Generate Device Details Token* side panel: its form, the no-JS device search and the
+//! search-as-you-type endpoint.
+
+use axum::Form;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{Open, Opt, admin_panels, check_nonce, date_bounds, issue_and_show, nonce, page};
+use crate::AppState;
+use crate::auth::ClientAddr;
+use crate::auth::session::AdminUser;
+use crate::domain::scope::{Permission, Permissions};
+use crate::error::{AppError, AppResult};
+use crate::issuing::{self, FieldErrors, SubjectRequest, TokenRequest};
+use crate::store::devices::{DeviceHit, SEARCH_MAX};
+
+/// State of the device details token form.
+#[derive(Debug, Clone, Default)]
+pub(super) struct DeviceForm {
+    pub(super) nonce: String,
+    pub(super) description: String,
+    pub(super) expires: String,
+    pub(super) target_kind: String,
+    pub(super) fleet: String,
+    pub(super) device: String,
+    pub(super) device_q: String,
+    pub(super) perm_read: bool,
+    pub(super) perm_write: bool,
+    pub(super) perm_delete: bool,
+    pub(super) fleets: Vec<Opt>,
+    pub(super) devices: Vec<Opt>,
+    pub(super) errors: FieldErrors,
+}
+
+pub(super) async fn fresh_device_form(app: &AppState) -> AppResult<DeviceForm> {
+    let default = date_bounds(app).default;
+    let mut f = DeviceForm {
+        nonce: nonce(),
+        expires: default,
+        target_kind: "fleet".into(),
+        perm_read: true,
+        ..DeviceForm::default()
+    };
+    fill_device_options(app, &mut f).await?;
+    Ok(f)
+}
+
+/// Fleet options, and device options from the search box plus the selected device.
+async fn fill_device_options(app: &AppState, f: &mut DeviceForm) -> AppResult<()> {
+    f.fleets = app
+        .store
+        .fleets()
+        .await?
+        .into_iter()
+        .map(|fl| Opt {
+            selected: fl.key == f.fleet,
+            label: format!("{} ({})", fl.name, fl.key),
+            value: fl.key,
+        })
+        .collect();
+    let mut hits = if f.device_q.trim().is_empty() {
+        Vec::new()
+    } else {
+        app.store.search_devices(&f.device_q, SEARCH_MAX).await?
+    };
+    if let Some(uuid) = crate::domain::names::normalize_device_uuid(&f.device) {
+        if !hits.iter().any(|h| h.uuid == uuid)
+            && let Some(d) = app.store.device(&uuid).await?
+        {
+            hits.insert(
+                0,
+                DeviceHit {
+                    uuid: d.uuid,
+                    name: d.name,
+                    fleet_key: d.fleet_key,
+                },
+            );
+        }
+        f.device = uuid;
+    }
+    f.devices = hits
+        .into_iter()
+        .map(|h| Opt {
+            selected: h.uuid == f.device,
+            label: format!("{} — {} ({})", h.name, h.uuid, h.fleet_key),
+            value: h.uuid,
+        })
+        .collect();
+    Ok(())
+}
+
+/// `GET /settings/account/device-token`: the Account tab with the panel open (works without JS).
+pub async fn device_panel(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+) -> AppResult<Response> {
+    let mut panels = admin_panels(&app, Open::Device, None, None, None).await?;
+    panels.animate = true;
+    page(&app, &admin, StatusCode::OK, Some(panels)).await
+}
+
+/// Fields of the device details token form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeviceTokenInput {
+    description: String,
+    expires: String,
+    target_kind: String,
+    fleet: String,
+    device: String,
+    device_q: String,
+    perm_read: Option<String>,
+    perm_write: Option<String>,
+    perm_delete: Option<String>,
+    nonce: String,
+    action: String,
+}
+
+/// `POST /settings/account/device-token`: `action=search` refreshes the device list (the no-JS
+/// device search); otherwise validates and generates.
+pub async fn device_submit(
+    State(app): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ClientAddr(source): ClientAddr,
+    Form(input): Form<DeviceTokenInput>,
+) -> AppResult<Response> {
+    check_nonce(&input.nonce)?;
+    let permissions: Permissions = [
+        (input.perm_read.is_some(), Permission::Read),
+        (input.perm_write.is_some(), Permission::Write),
+        (input.perm_delete.is_some(), Permission::Delete),
+    ]
+    .into_iter()
+    .filter_map(|(on, p)| on.then_some(p))
+    .collect();
+    let mut form = DeviceForm {
+        nonce: input.nonce.clone(),
+        description: input.description.clone(),
+        expires: input.expires.clone(),
+        target_kind: input.target_kind.clone(),
+        fleet: input.fleet.clone(),
+        device: input.device.clone(),
+        device_q: input.device_q.chars().take(64).collect(),
+        perm_read: permissions.contains(Permission::Read),
+        perm_write: permissions.contains(Permission::Write),
+        perm_delete: permissions.contains(Permission::Delete),
+        ..DeviceForm::default()
+    };
+    if input.action == "search" {
+        form.target_kind = "device".into();
+        fill_device_options(&app, &mut form).await?;
+        let panels = admin_panels(&app, Open::Device, Some(form), None, None).await?;
+        return page(&app, &admin, StatusCode::OK, Some(panels)).await;
+    }
+    let subject = match input.target_kind.as_str() {
+        "fleet" => SubjectRequest::Fleet(input.fleet),
+        "device" => SubjectRequest::Device(input.device),
+        _ => SubjectRequest::Missing,
+    };
+    let request = TokenRequest {
+        description: input.description,
+        expires: input.expires,
+        subject,
+        permissions,
+    };
+    let now = crate::domain::now();
+    match issuing::validate(&app.store, app.config.max_token_days, &request, now).await? {
+        Err(errors) => {
+            form.errors = errors;
+            fill_device_options(&app, &mut form).await?;
+            let panels = admin_panels(&app, Open::Device, Some(form), None, None).await?;
+            page(&app, &admin, StatusCode::UNPROCESSABLE_ENTITY, Some(panels)).await
+        }
+        Ok(valid) => issue_and_show(&app, &admin, valid, &input.nonce, &source, now).await,
+    }
+}
+
+/// Query of the device search.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /settings/account/device-search?q=…`: devices whose name or UUID starts with `q`, for
+/// the panel's search-as-you-type (at most 50; never the whole list).
+pub async fn device_search(
+    State(app): State<AppState>,
+    _admin: AdminUser,
+    Query(q): Query<SearchQuery>,
+) -> AppResult<Json<serde_json::Value>> {
+    if q.q.chars().count() > 64 {
+        return Err(AppError::BadRequest(
+            "The search text can be at most 64 characters.".into(),
+        ));
+    }
+    let hits = if q.q.trim().is_empty() {
+        Vec::new()
+    } else {
+        app.store.search_devices(&q.q, SEARCH_MAX).await?
+    };
+    Ok(Json(serde_json::json!({ "devices": hits })))
+}

@@ -1,0 +1,4 @@
+mod auth;
+mod devices;
+mod input;
+mod tokens;
