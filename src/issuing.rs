@@ -16,7 +16,6 @@ use crate::store::{Store, StoreError};
 /// What was asked for, as typed.
 #[derive(Debug, Clone, Default)]
 pub struct TokenRequest {
-    /// Description.
     pub description: String,
     /// Expiration date `YYYY-MM-DD`.
     pub expires: String,

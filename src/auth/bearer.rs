@@ -115,7 +115,6 @@ pub enum Access<'a> {
 /// Who is calling, once the stored token is judged live.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// Token ID.
     pub token_id: String,
     /// The scope principal (a user's rights are those on the fleet asked about, if any).
     pub principal: Principal,

@@ -30,16 +30,24 @@ pub fn check_new_password(password: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs `work` on the blocking pool inside the caller's tracing span, so what it logs is still
+/// tied to its request.
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(AppError::internal)
+}
+
 /// Hashes a password to a PHC string on the blocking pool.
 pub async fn hash(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
+    off_runtime(move || {
         hasher()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| AppError::internal(anyhow::anyhow!("argon2 hashing failed: {e}")))
     })
-    .await
-    .map_err(AppError::internal)?
+    .await?
 }
 
 /// A hash of a random password, verified when the user does not exist so that unknown users
@@ -58,7 +66,7 @@ fn dummy_hash() -> &'static str {
 /// Verifies `password` against `stored` (or the dummy hash when there is no user) on the
 /// blocking pool. True only for a stored hash that matches.
 pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool> {
-    tokio::task::spawn_blocking(move || {
+    off_runtime(move || {
         let exists = stored.is_some();
         let phc = stored.unwrap_or_else(|| dummy_hash().to_owned());
         let ok = match PasswordHash::new(&phc) {
@@ -70,7 +78,6 @@ pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool>
         exists && ok
     })
     .await
-    .map_err(AppError::internal)
 }
 
 /// Warms the dummy hash so the first unknown-user sign-in is not faster than the rest.

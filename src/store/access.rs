@@ -11,7 +11,6 @@ use crate::domain::token::{TokenHash, TokenKind};
 /// A presented token as stored, with what it grants.
 #[derive(Debug, Clone)]
 pub struct TokenAuth {
-    /// Token ID.
     pub token_id: String,
     /// Unix seconds at which it stops working.
     pub expires_at: i64,
@@ -56,7 +55,6 @@ impl TokenAuth {
 pub struct TokenUser {
     /// User id.
     pub id: String,
-    /// Username.
     pub username: String,
     /// Current role.
     pub role: Role,

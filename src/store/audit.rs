@@ -10,17 +10,13 @@ pub struct AuditEntry {
     pub id: i64,
     /// Unix seconds.
     pub at: i64,
-    /// Actor.
     pub actor: String,
-    /// Action.
+    /// The stored name of an [`AuditAction`] (kept as text: an entry outlives any one release).
     pub action: String,
-    /// Token ID.
     pub token_id: Option<String>,
-    /// Target.
     pub target: String,
     /// Source address.
     pub source: String,
-    /// Detail.
     pub detail: String,
 }
 

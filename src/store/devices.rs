@@ -1,25 +1,21 @@
 //! Devices.
 
-use super::{Store, StoreError, StoreResult, conflict_as, on_pool};
+use super::{Constraint, Store, StoreError, StoreResult, conflict_on, on_pool};
 
 /// A device.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Device {
     /// `d-xxxx-xxxx`.
     pub uuid: String,
-    /// Fleet key.
     pub fleet_key: String,
-    /// Name.
     pub name: String,
     /// Group (may be empty).
     pub group_name: String,
     /// Tags, stored framed as `;a;b;` (see [`Device::tag_list`]).
     pub tags: String,
-    /// Description.
     pub description: String,
     /// Last known IP address.
     pub ip: String,
-    /// Agent version.
     pub agent_version: String,
     /// Last keepalive, unix seconds.
     pub last_keepalive: Option<i64>,
@@ -51,7 +47,6 @@ pub struct DeviceHit {
     pub uuid: String,
     /// Name (what the admin sees).
     pub name: String,
-    /// Fleet key.
     pub fleet_key: String,
 }
 
@@ -115,9 +110,9 @@ impl Store {
             for d in devices {
                 insert_device(&mut *tx, d).await.map_err(|e| match &e {
                     sqlx::Error::Database(x) if x.is_foreign_key_violation() => {
-                        super::StoreError::Conflict("fleet")
+                        conflict_on(Constraint::ForeignKey("devices", "fleet_key"), "fleet")(e)
                     }
-                    _ => conflict_as("device")(e),
+                    _ => conflict_on(Constraint::PrimaryKey("devices", "uuid"), "device")(e),
                 })?;
             }
             tx.commit().await?;
@@ -154,15 +149,15 @@ impl Store {
                     .await
                     .map_err(StoreError::from)?;
                 }
-                insert_device(&mut *tx, &d)
-                    .await
-                    .map_err(|e| match conflict_as("device")(e) {
+                insert_device(&mut *tx, &d).await.map_err(|e| {
+                    match conflict_on(Constraint::PrimaryKey("devices", "uuid"), "device")(e) {
                         StoreError::Conflict(_) => ImportError::Row {
                             line,
                             message: format!("device {} already exists", d.uuid),
                         },
                         other => ImportError::Store(other),
-                    })?;
+                    }
+                })?;
                 count += 1;
                 progress(count);
             }

@@ -1,15 +1,13 @@
 //! Fleets.
 
-use super::{Store, StoreResult, conflict_as, on_pool};
+use super::{Constraint, Store, StoreResult, conflict_on, on_pool};
 
-/// A fleet with its device count.
+/// A fleet: its key, display name and description.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Fleet {
     /// Key (see [`crate::domain::names::validate_fleet_key`]).
     pub key: String,
-    /// Display name.
     pub name: String,
-    /// Description.
     pub description: String,
 }
 
@@ -26,7 +24,10 @@ impl Store {
             .bind(now)
             .execute(db)
             .await
-            .map_err(conflict_as("fleet"))?;
+            .map_err(conflict_on(
+                Constraint::PrimaryKey("fleets", "key"),
+                "fleet",
+            ))?;
         });
         Ok(())
     }

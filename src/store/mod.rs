@@ -2,7 +2,7 @@
 //! embedded SQLite file and PostgreSQL, and returns plain types (no pool or row types leak out).
 //!
 //! SQL is written once in the dialect both engines share (`$1` parameters, `RETURNING`,
-//! `ON CONFLICT`); the [`on_pool!`] macro runs the same query expression against whichever pool
+//! `ON CONFLICT`); the `on_pool!` macro runs the same query expression against whichever pool
 //! is configured, so handlers never learn which database they talk to.
 
 pub mod access;
@@ -104,12 +104,53 @@ pub(crate) fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// Turns a unique-constraint violation into [`StoreError::Conflict`] with `what`.
-pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() || d.is_foreign_key_violation() => {
-            StoreError::Conflict(what)
+/// A constraint a write can run into, named as the migrations declare it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Constraint {
+    /// The primary key of `table`, on `column`.
+    PrimaryKey(&'static str, &'static str),
+    /// A `UNIQUE` column: table, column.
+    Unique(&'static str, &'static str),
+    /// A foreign key: table, column.
+    ForeignKey(&'static str, &'static str),
+}
+
+impl Constraint {
+    /// Whether `e` is a violation of this very constraint. PostgreSQL names the constraint
+    /// (its default names: `{table}_pkey`, `{table}_{column}_key`, `{table}_{column}_fkey`);
+    /// SQLite names a unique column as `table.column` in its message but no foreign key.
+    fn fired(self, e: &dyn sqlx::error::DatabaseError) -> bool {
+        let sqlite = e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+        match self {
+            Constraint::PrimaryKey(table, column) | Constraint::Unique(table, column) => {
+                if !e.is_unique_violation() {
+                    return false;
+                }
+                if sqlite {
+                    return e.message().ends_with(&format!(": {table}.{column}"));
+                }
+                let name = match self {
+                    Constraint::PrimaryKey(..) => format!("{table}_pkey"),
+                    _ => format!("{table}_{column}_key"),
+                };
+                e.constraint() == Some(name.as_str())
+            }
+            Constraint::ForeignKey(table, column) => {
+                e.is_foreign_key_violation()
+                    && (sqlite || e.constraint() == Some(format!("{table}_{column}_fkey").as_str()))
+            }
         }
+    }
+}
+
+/// Turns a violation of `constraint` into [`StoreError::Conflict`] with `what`; any other
+/// error (another constraint's included) stays a database error.
+pub(crate) fn conflict_on(
+    constraint: Constraint,
+    what: &'static str,
+) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if constraint.fired(d.as_ref()) => StoreError::Conflict(what),
         _ => StoreError::Db(e),
     }
 }

@@ -1,6 +1,6 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
-use super::{Store, StoreResult, conflict_as, like_escape, on_pool};
+use super::{Constraint, Store, StoreResult, conflict_on, like_escape, on_pool};
 use crate::domain::expiry::TokenStatus;
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{TokenHash, TokenKind};
@@ -10,11 +10,9 @@ use crate::domain::token::{TokenHash, TokenKind};
 pub struct TokenRecord {
     /// Public Token ID (UUID).
     pub id: String,
-    /// Kind.
     pub kind: TokenKind,
     /// Prefix and last four characters.
     pub hint: String,
-    /// Description.
     pub description: String,
     /// For user tokens: the user's id and username.
     pub user: Option<(String, String)>,
@@ -114,13 +112,11 @@ pub struct TokenFilter {
 /// What is stored for a new token.
 #[derive(Debug)]
 pub struct NewToken<'a> {
-    /// Kind.
     pub kind: TokenKind,
     /// SHA-256 of the plaintext.
     pub hash: &'a TokenHash,
     /// Display hint.
     pub hint: &'a str,
-    /// Description.
     pub description: &'a str,
     /// For user tokens: the user id.
     pub user_id: Option<&'a str>,
@@ -167,7 +163,7 @@ impl Store {
             .bind(t.form_nonce)
             .execute(db)
             .await
-            .map_err(conflict_as("form_nonce"))?;
+            .map_err(conflict_on(Constraint::Unique("tokens", "form_nonce"), "form_nonce"))?;
         });
         Ok(id)
     }

@@ -2,21 +2,18 @@
 
 use std::collections::HashMap;
 
-use super::{Store, StoreResult, conflict_as, on_pool};
+use super::{Constraint, Store, StoreResult, conflict_on, on_pool};
 use crate::domain::scope::{Permissions, Role};
 
 /// A user as the rest of the program sees it (never the password hash).
 #[derive(Debug, Clone)]
 pub struct User {
-    /// UUID.
     pub id: String,
-    /// Sign-in name.
     pub username: String,
     /// Email address (may be empty).
     pub email: String,
     /// Display name (may be empty).
     pub display_name: String,
-    /// Role.
     pub role: Role,
     /// Disabled users cannot sign in and their tokens stop working.
     pub disabled: bool,
@@ -78,7 +75,6 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     /// Display name (may be empty).
     pub display_name: &'a str,
-    /// Role.
     pub role: Role,
     /// argon2id PHC string.
     pub password_hash: &'a str,
@@ -102,7 +98,7 @@ impl Store {
             .bind(now)
             .execute(db)
             .await
-            .map_err(conflict_as("username"))?;
+            .map_err(conflict_on(Constraint::Unique("users", "username"), "username"))?;
         });
         Ok(User {
             id,
@@ -222,7 +218,10 @@ impl Store {
                 .bind(p.bits())
                 .execute(db)
                 .await
-                .map_err(conflict_as("fleet"))?;
+                .map_err(conflict_on(
+                    Constraint::ForeignKey("user_fleet_permissions", "fleet_key"),
+                    "fleet",
+                ))?;
             }
         });
         Ok(())

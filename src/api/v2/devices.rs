@@ -14,8 +14,9 @@ use crate::domain::{device, names};
 use crate::error::{AppError, AppResult};
 use crate::store::devices::Device;
 
-/// Default and largest page size.
+/// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 100;
+/// Largest `limit`.
 const MAX_LIMIT: i64 = 1000;
 
 /// Parsed query of the device list.

@@ -16,9 +16,10 @@ use super::{Chrome, render};
 use crate::AppState;
 use crate::auth::session::CurrentUser;
 use crate::domain::expiry;
+use crate::domain::token::PlainToken;
 use crate::domain::token::random_base62;
 use crate::error::{AppError, AppResult};
-use crate::issuing::{self, IssueOutcome};
+use crate::issuing::{self, IssueOutcome, Issued};
 use crate::store::account::Account;
 use device_panel::DeviceForm;
 use user_panel::UserForm;
@@ -41,9 +42,10 @@ enum Open {
 }
 
 /// The show-once view of a new token.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Created {
-    token: String,
+    /// The secret, redacted in any debug output.
+    token: PlainToken,
     token_id: String,
     kind_label: &'static str,
     description: String,
@@ -219,19 +221,19 @@ async fn issue_and_show(
     .await?
     {
         IssueOutcome::Issued(issued) => {
-            let r = &issued.record;
+            let Issued { plaintext, record } = *issued;
             let created = Created {
-                token: issued.plaintext.expose().to_owned(),
-                token_id: r.id.clone(),
-                kind_label: r.kind.label(),
-                description: r.description.clone(),
-                subject: r.subject(),
-                permissions: if r.permissions.is_empty() {
+                token: plaintext,
+                subject: record.subject(),
+                permissions: if record.permissions.is_empty() {
                     "As the user's own rights".into()
                 } else {
-                    r.permissions.to_string()
+                    record.permissions.to_string()
                 },
-                expires: super::view::expiry_date(r.expires_at),
+                expires: super::view::expiry_date(record.expires_at),
+                kind_label: record.kind.label(),
+                token_id: record.id,
+                description: record.description,
             };
             let panels = admin_panels(app, Open::Created, None, None, Some(created)).await?;
             page(app, admin, StatusCode::OK, Some(panels)).await
