@@ -104,7 +104,7 @@ pub async fn start(
     headers: &HeaderMap,
     user: &User,
     now: i64,
-) -> Result<Vec<HeaderValue>, AppError> {
+) -> Result<Vec<(header::HeaderName, HeaderValue)>, AppError> {
     if let Some(old) = cookie(headers, &cookie_name(app, SESSION_COOKIE)) {
         app.store
             .delete_session(&sha256_hex(old.as_bytes()))
@@ -115,8 +115,11 @@ pub async fn start(
         .create_session(&sha256_hex(id.as_bytes()), &user.id, now)
         .await?;
     Ok(vec![
-        set_cookie(app, SESSION_COOKIE, &id, app.config.session_absolute_secs),
-        set_cookie(app, LOGIN_COOKIE, "", 0),
+        (
+            header::SET_COOKIE,
+            set_cookie(app, SESSION_COOKIE, &id, app.config.session_absolute_secs),
+        ),
+        (header::SET_COOKIE, set_cookie(app, LOGIN_COOKIE, "", 0)),
     ])
 }
 

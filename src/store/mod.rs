@@ -80,7 +80,7 @@ pub struct Store {
     pool: Pool,
 }
 
-/// Storage errors, mapped by [`crate::error::AppError`].
+/// Storage errors (the layers above map them to HTTP answers).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique or foreign-key constraint refused the write.

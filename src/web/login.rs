@@ -4,7 +4,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{Chrome, render};
@@ -39,7 +39,7 @@ fn page(
         nav: "login",
         ..Chrome::default()
     };
-    let mut res = render(
+    let page = render(
         status,
         &LoginPage {
             chrome,
@@ -47,10 +47,8 @@ fn page(
             error,
         },
     )?;
-    if let Some(c) = set_cookie {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(res)
+    let cookie = set_cookie.map(|c| (header::SET_COOKIE, c));
+    Ok((AppendHeaders(cookie), page).into_response())
 }
 
 /// `GET /login`.
@@ -132,11 +130,7 @@ pub async fn submit(
     app.store.record_login(&user.id, now).await?;
     let event = AuditEvent::new(AuditAction::SigninSuccess, &user.username, source);
     app.store.audit(&event, now).await?;
-    let mut res = Redirect::to("/dashboard").into_response();
-    for c in cookies {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(res)
+    Ok((AppendHeaders(cookies), Redirect::to("/dashboard")).into_response())
 }
 
 /// `POST /logout`: destroys the session server-side and clears the browser's copy.
@@ -148,9 +142,5 @@ pub async fn logout(
     let headers = session::end(&app, &user).await?;
     let event = AuditEvent::new(AuditAction::Signout, &user.user.username, source);
     app.store.audit(&event, crate::domain::now()).await?;
-    let mut res = Redirect::to("/login").into_response();
-    for (k, v) in headers {
-        res.headers_mut().append(k, v);
-    }
-    Ok(res)
+    Ok((AppendHeaders(headers), Redirect::to("/login")).into_response())
 }
