@@ -7,11 +7,13 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::Config;
 use crate::domain::names;
 use crate::domain::scope::Role;
 use crate::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
+use crate::state::AppState;
+use crate::store::Store;
 use crate::store::users::NewUser;
-use crate::{AppState, Config, Store};
 
 /// connect-tokens: scoped API access tokens for device fleets.
 #[derive(Debug, Parser)]
@@ -153,6 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config;
+    config.check().map_err(anyhow::Error::msg)?;
     if args.demo {
         crate::demo::seed_if_empty(&store).await?;
     }

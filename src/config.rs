@@ -43,6 +43,19 @@ pub struct Config {
     pub usage_flush_secs: u64,
 }
 
+impl Config {
+    /// Checks the settings against each other (each one's own range is clap's).
+    pub fn check(&self) -> Result<(), String> {
+        if self.session_idle_secs > self.session_absolute_secs {
+            return Err(format!(
+                "--session-idle-secs ({}) cannot exceed --session-absolute-secs ({})",
+                self.session_idle_secs, self.session_absolute_secs
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Parses nothing but [`Config`], so that its defaults are clap's.
 #[derive(Parser)]
 #[command(no_binary_name = true)]

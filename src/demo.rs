@@ -1,9 +1,9 @@
 //! `serve --demo`: a realistic first-run data set and an admin whose password is printed once.
 
-use crate::Store;
 use crate::domain::names::new_device_uuid;
 use crate::domain::scope::Role;
 use crate::domain::token::random_base62;
+use crate::store::Store;
 use crate::store::account::Account;
 use crate::store::devices::Device;
 use crate::store::fleets::Fleet;

@@ -11,8 +11,9 @@ use anyhow::Context;
 
 use crate::domain::device::DeviceText;
 use crate::domain::names;
+use crate::store::Store;
 use crate::store::devices::Device;
-use crate::store::{ImportError, Store};
+use crate::store::devices::ImportError;
 
 const HEADER: [&str; 6] = ["fleet", "uuid", "name", "group", "tags", "description"];
 

@@ -1,8 +1,14 @@
-//! JSON shapes shared by the API handlers.
+//! JSON shapes shared by the API handlers, and the JSON body extractor.
 
+use axum::Json;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
+
+use crate::error::AppError;
 
 use crate::domain::scope::Target;
 use crate::store::devices::Device;
@@ -143,6 +149,26 @@ impl TokenJson {
             revoked_at: t.revoked_at.map(rfc3339),
             last_used_at: t.last_used_at.map(rfc3339),
             status: t.status(now).as_str(),
+        }
+    }
+}
+
+/// A JSON body whose rejections (wrong content type, bad syntax, unknown fields, wrong types)
+/// become the API's own 400/415 errors.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(e) => Err(match e.status() {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(e.body_text()),
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(e.body_text()),
+                _ => AppError::BadRequest(e.body_text()),
+            }),
         }
     }
 }

@@ -5,18 +5,16 @@ pub mod access;
 pub mod json;
 pub mod v2;
 
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 
-use crate::AppState;
-use crate::error::AppError;
 use crate::layers::{body_limit, unrendered_error};
+use crate::state::AppState;
 
 /// The OpenAPI 3 document of every endpoint; tests hold the API to it.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -96,24 +94,4 @@ async fn openapi() -> Response {
         OPENAPI,
     )
         .into_response()
-}
-
-/// A JSON body whose rejections (wrong content type, bad syntax, unknown fields, wrong types)
-/// become the API's own 400/415 errors.
-#[derive(Debug)]
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = AppError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(e) => Err(match e.status() {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(e.body_text()),
-                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(e.body_text()),
-                _ => AppError::BadRequest(e.body_text()),
-            }),
-        }
-    }
 }

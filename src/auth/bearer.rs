@@ -13,12 +13,12 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::{client_ip, source_name};
-use crate::AppState;
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::expiry;
 use crate::domain::scope::{self, Decision, Permission, Principal, Resource, Role};
 use crate::domain::token::{self, TokenHash, TokenKind};
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::store::access::{Holder, TokenAuth, TokenUser};
 use crate::store::devices::Device;
 use crate::store::users::User;

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::secrets_equal;
 use super::session::expected_csrf;
-use crate::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Whether the request comes from another site.
 fn cross_site(headers: &HeaderMap) -> bool {

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// The client's address, for audit and throttling: the TCP peer, or — only when the operator
 /// says a trusted reverse proxy is in front (`--trusted-proxy`) — the last `X-Forwarded-For`

@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::AppState;
 use crate::domain::token::{random_base62, sha256_hex};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::users::User;
 
 /// Name of the pre-sign-in cookie that anchors the sign-in form's CSRF token.

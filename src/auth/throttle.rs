@@ -1,9 +1,9 @@
 //! Sign-in throttling per account and per source address. Failures are counted from the audit
 //! log, so every instance on a shared database sees the same counts.
 
-use crate::AppState;
 use crate::domain::audit::AuditAction;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 /// Refuses a sign-in attempt when the account or the source has failed too often lately.
 pub async fn check(app: &AppState, username: &str, source: &str, now: i64) -> AppResult<()> {

@@ -15,8 +15,6 @@ pub mod tokens;
 pub mod usage;
 pub mod users;
 
-pub use devices::ImportError;
-
 use std::str::FromStr;
 use std::time::Duration;
 

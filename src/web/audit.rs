@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Chrome, render, view};
-use crate::AppState;
+use super::view::{self, Chrome, render};
 use crate::auth::session::AdminUser;
 use crate::domain::audit::{AuditAction, AuditGroup};
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 const PAGE: i64 = 50;
 

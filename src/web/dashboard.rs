@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{Chrome, render, view};
-use crate::AppState;
+use super::view::{self, Chrome, render};
 use crate::auth::session::CurrentUser;
 use crate::domain::expiry;
 use crate::error::AppResult;
+use crate::state::AppState;
 
 /// A token expiring within 7 days.
 pub struct Expiring {

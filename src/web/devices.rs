@@ -8,14 +8,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Chrome, render, view};
-use crate::AppState;
+use super::view::{self, Chrome, render};
 use crate::auth::ClientAddr;
 use crate::auth::session::{AdminUser, CurrentUser};
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::scope::{Decision, Permission, Principal, Resource};
 use crate::domain::{device, names};
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::devices::Device;
 use crate::store::fleets::Fleet;

@@ -7,13 +7,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Chrome, render};
-use crate::AppState;
+use super::view::{Chrome, render};
 use crate::auth::session::{self, CurrentUser, MaybeUser, csrf_for};
 use crate::auth::{ClientAddr, password, throttle};
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::token;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 /// The one message for every failed sign-in: no hint whether the user exists.
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";

@@ -7,14 +7,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Chrome, render, view};
-use crate::AppState;
+use super::view::{self, Chrome, render};
 use crate::auth::ClientAddr;
 use crate::auth::session::AdminUser;
 use crate::domain::expiry::{self, TokenStatus};
 use crate::domain::token::TokenKind;
 use crate::error::{AppError, AppResult};
 use crate::issuing;
+use crate::state::AppState;
 use crate::store::tokens::{TokenFilter, TokenRecord};
 
 /// Rows per page.

@@ -1,6 +1,46 @@
-//! Small formatting helpers shared by the page views.
+//! What every page view shares: the one way pages are rendered, the layout's data ([`Chrome`]),
+//! and small formatting helpers.
 
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use time::OffsetDateTime;
+
+use crate::auth::session::CurrentUser;
+use crate::error::AppResult;
+
+/// The one way pages are rendered.
+pub fn render(status: StatusCode, page: &impl Template) -> AppResult<Response> {
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+/// What the layout needs: who is signed in, their CSRF token, where they are.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    /// Display name of the signed-in user, empty on the sign-in page.
+    pub user_name: String,
+    /// Whether to show admin navigation.
+    pub is_admin: bool,
+    /// CSRF token for forms on the page.
+    pub csrf: String,
+    /// Active left-navigation entry.
+    pub nav: &'static str,
+    /// Active settings tab.
+    pub tab: &'static str,
+}
+
+impl Chrome {
+    /// Layout data for a signed-in page.
+    pub fn new(user: &CurrentUser, nav: &'static str, tab: &'static str) -> Self {
+        Chrome {
+            user_name: user.user.name().to_owned(),
+            is_admin: user.user.is_admin(),
+            csrf: user.csrf.clone(),
+            nav,
+            tab,
+        }
+    }
+}
 
 /// `YYYY-MM-DD HH:MM UTC` of unix seconds.
 pub fn datetime(ts: i64) -> String {

@@ -7,15 +7,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::api::ApiJson;
-use crate::api::json::TokenJson;
+use crate::api::json::{ApiJson, TokenJson};
 use crate::auth::bearer::{Bearer, authorize_admin};
 use crate::domain::expiry::TokenStatus;
 use crate::domain::scope::{Permission, Permissions};
 use crate::domain::token::{self, TokenKind};
 use crate::error::{AppError, AppResult};
 use crate::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
+use crate::state::AppState;
 use crate::store::tokens::TokenFilter;
 
 /// `GET /access/api/v1/tokens?type=&status=&q=&limit=&offset=`.
@@ -124,8 +123,8 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Body of the revoke-by-value call.
-#[derive(Debug, Deserialize)]
+/// Body of the revoke-by-value call (no `Debug`: it holds a token).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeByValue {
     token: String,

@@ -5,13 +5,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::api::ApiJson;
-use crate::api::json::{DeviceJson, DevicePage};
+use crate::api::json::{ApiJson, DeviceJson, DevicePage};
 use crate::auth::bearer::{Access, Bearer, authorize};
 use crate::domain::scope::Permission;
 use crate::domain::{device, names};
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 use crate::store::devices::Device;
 
 /// Page size when `limit` is not given.

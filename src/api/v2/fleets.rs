@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 
-use crate::AppState;
 use crate::auth::bearer::{Access, Bearer, authorize};
 use crate::domain::scope::{self, Permissions, Principal, Resource, Target};
 use crate::error::AppResult;
+use crate::state::AppState;
 use crate::store::fleets::Fleet;
 
 fn entry(f: &Fleet, p: Permissions) -> serde_json::Value {

@@ -1,5 +1,5 @@
-//! The *Generate Device Details Token* side panel: its form, the no-JS device search and the
-//! search-as-you-type endpoint.
+//! The *Generate Device Details Token* side panel: opening it, submitting it (with the no-JS
+//! device search), and the search-as-you-type endpoint.
 
 use axum::Form;
 use axum::Json;
@@ -8,89 +8,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Open, Opt, admin_panels, check_nonce, date_bounds, issue_and_show, nonce, page};
-use crate::AppState;
+use super::forms::{DeviceForm, check_nonce, fill_device_options};
+use super::page::{Open, admin_panels, issue_and_show, page};
 use crate::auth::ClientAddr;
 use crate::auth::session::AdminUser;
 use crate::domain::scope::{Permission, Permissions};
 use crate::error::{AppError, AppResult};
-use crate::issuing::{self, FieldErrors, SubjectRequest, TokenRequest};
-use crate::store::devices::{DeviceHit, SEARCH_MAX};
-
-/// State of the device details token form.
-#[derive(Debug, Clone, Default)]
-pub(super) struct DeviceForm {
-    pub(super) nonce: String,
-    pub(super) description: String,
-    pub(super) expires: String,
-    pub(super) target_kind: String,
-    pub(super) fleet: String,
-    pub(super) device: String,
-    pub(super) device_q: String,
-    pub(super) perm_read: bool,
-    pub(super) perm_write: bool,
-    pub(super) perm_delete: bool,
-    pub(super) fleets: Vec<Opt>,
-    pub(super) devices: Vec<Opt>,
-    pub(super) errors: FieldErrors,
-}
-
-pub(super) async fn fresh_device_form(app: &AppState) -> AppResult<DeviceForm> {
-    let default = date_bounds(app).default;
-    let mut f = DeviceForm {
-        nonce: nonce(),
-        expires: default,
-        target_kind: "fleet".into(),
-        perm_read: true,
-        ..DeviceForm::default()
-    };
-    fill_device_options(app, &mut f).await?;
-    Ok(f)
-}
-
-/// Fleet options, and device options from the search box plus the selected device.
-async fn fill_device_options(app: &AppState, f: &mut DeviceForm) -> AppResult<()> {
-    f.fleets = app
-        .store
-        .fleets()
-        .await?
-        .into_iter()
-        .map(|fl| Opt {
-            selected: fl.key == f.fleet,
-            label: format!("{} ({})", fl.name, fl.key),
-            value: fl.key,
-        })
-        .collect();
-    let mut hits = if f.device_q.trim().is_empty() {
-        Vec::new()
-    } else {
-        app.store.search_devices(&f.device_q, SEARCH_MAX).await?
-    };
-    if let Some(uuid) = crate::domain::names::normalize_device_uuid(&f.device) {
-        if !hits.iter().any(|h| h.uuid == uuid)
-            && let Some(d) = app.store.device(&uuid).await?
-        {
-            hits.insert(
-                0,
-                DeviceHit {
-                    uuid: d.uuid,
-                    name: d.name,
-                    fleet_key: d.fleet_key,
-                },
-            );
-        }
-        f.device = uuid;
-    }
-    f.devices = hits
-        .into_iter()
-        .map(|h| Opt {
-            selected: h.uuid == f.device,
-            label: format!("{} — {} ({})", h.name, h.uuid, h.fleet_key),
-            value: h.uuid,
-        })
-        .collect();
-    Ok(())
-}
+use crate::issuing::{self, SubjectRequest, TokenRequest};
+use crate::state::AppState;
+use crate::store::devices::SEARCH_MAX;
 
 /// `GET /settings/account/device-token`: the Account tab with the panel open (works without JS).
 pub async fn device_panel(

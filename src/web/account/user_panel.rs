@@ -6,51 +6,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Open, Opt, admin_panels, check_nonce, date_bounds, issue_and_show, nonce, page};
-use crate::AppState;
+use super::forms::{UserForm, check_nonce, fill_user_options};
+use super::page::{Open, admin_panels, issue_and_show, page};
 use crate::auth::ClientAddr;
 use crate::auth::session::AdminUser;
 use crate::domain::scope::Permissions;
 use crate::error::AppResult;
-use crate::issuing::{self, FieldErrors, SubjectRequest, TokenRequest};
-
-/// State of the user token form.
-#[derive(Debug, Clone, Default)]
-pub(super) struct UserForm {
-    pub(super) nonce: String,
-    pub(super) description: String,
-    pub(super) expires: String,
-    pub(super) username: String,
-    pub(super) users: Vec<Opt>,
-    pub(super) errors: FieldErrors,
-}
-
-pub(super) async fn fresh_user_form(app: &AppState) -> AppResult<UserForm> {
-    let default = date_bounds(app).default;
-    let mut f = UserForm {
-        nonce: nonce(),
-        expires: default,
-        ..UserForm::default()
-    };
-    fill_user_options(app, &mut f).await?;
-    Ok(f)
-}
-
-async fn fill_user_options(app: &AppState, f: &mut UserForm) -> AppResult<()> {
-    f.users = app
-        .store
-        .users()
-        .await?
-        .into_iter()
-        .filter(|u| !u.disabled)
-        .map(|u| Opt {
-            selected: u.username == f.username,
-            label: format!("{} ({}, {})", u.name(), u.username, u.role.as_str()),
-            value: u.username,
-        })
-        .collect();
-    Ok(())
-}
+use crate::issuing::{self, SubjectRequest, TokenRequest};
+use crate::state::AppState;
 
 /// `GET /settings/account/user-token`: the Account tab with the user token panel open.
 pub async fn user_panel(

@@ -9,89 +9,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{NewUserInput, UsersPage, user_rows};
-use crate::AppState;
+use super::page::{edit_page, load_user};
 use crate::auth::ClientAddr;
 use crate::auth::password;
-use crate::auth::session::{AdminUser, CurrentUser};
+use crate::auth::session::AdminUser;
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::scope::{Permission, Permissions, Role};
 use crate::domain::token::random_base62;
 use crate::error::{AppError, AppResult};
-use crate::store::users::User;
-use crate::web::{Chrome, render};
-
-pub(super) struct FleetGrant {
-    pub(super) key: String,
-    pub(super) name: String,
-    pub(super) read: bool,
-    pub(super) write: bool,
-    pub(super) delete: bool,
-}
-
-pub(super) struct EditPanel {
-    pub(super) user: User,
-    pub(super) grants: Vec<FleetGrant>,
-    pub(super) notice: String,
-    pub(super) error: String,
-    pub(super) new_password: String,
-}
+use crate::state::AppState;
 
 /// Query of the edit page: a notice after an action.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct EditQuery {
     done: String,
-}
-
-async fn load_user(app: &AppState, id: &str) -> AppResult<User> {
-    if uuid::Uuid::parse_str(id).is_err() {
-        return Err(AppError::NotFound);
-    }
-    app.store.user(id).await?.ok_or(AppError::NotFound)
-}
-
-async fn edit_page(
-    app: &AppState,
-    admin: &CurrentUser,
-    user: User,
-    status: StatusCode,
-    notice: String,
-    error: String,
-    new_password: String,
-) -> AppResult<Response> {
-    let perms = app.store.fleet_permissions(&user.id).await?;
-    let grants = app
-        .store
-        .fleets()
-        .await?
-        .into_iter()
-        .map(|f| {
-            let p = perms.get(&f.key).copied().unwrap_or_default();
-            FleetGrant {
-                read: p.contains(Permission::Read),
-                write: p.contains(Permission::Write),
-                delete: p.contains(Permission::Delete),
-                key: f.key,
-                name: f.name,
-            }
-        })
-        .collect();
-    let page = UsersPage {
-        chrome: Chrome::new(admin, "settings", "users"),
-        rows: user_rows(app).await?,
-        form: NewUserInput::blank(),
-        error: String::new(),
-        created: None,
-        edit: Some(EditPanel {
-            user,
-            grants,
-            notice,
-            error,
-            new_password,
-        }),
-    };
-    render(status, &page)
 }
 
 /// `GET /settings/users/{id}`: the edit side panel.

@@ -1,0 +1,51 @@
+//! The console's error layer: every error response becomes an HTML page in the layout.
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::view::Chrome;
+use crate::layers::unrendered_error;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    chrome: Chrome,
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+/// HTML body of an error page.
+fn error_page(status: StatusCode, message: &str) -> String {
+    let page = ErrorPage {
+        chrome: Chrome::default(),
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Error"),
+        message,
+    };
+    page.render().unwrap_or_else(|_| "Error".to_owned())
+}
+
+/// The console's error layer: error responses become HTML pages.
+pub async fn html_errors(req: Request, next: Next) -> Response {
+    as_html(next.run(req).await).await
+}
+
+/// An error response with an HTML page body; other responses unchanged.
+pub async fn as_html(res: Response) -> Response {
+    match unrendered_error(res).await {
+        Err(res) => res,
+        Ok((mut parts, message)) => {
+            let html = error_page(parts.status, &message);
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            Response::from_parts(parts, Body::from(html))
+        }
+    }
+}
