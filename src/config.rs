@@ -37,6 +37,25 @@ pub struct Config {
     #[arg(long, env = "CONNECT_TOKENS_LOGIN_WINDOW_SECS", default_value_t = 15 * 60,
           value_parser = clap::value_parser!(i64).range(60..=86_400))]
     pub login_window_secs: i64,
+    /// A client must send a whole request head within this many seconds (also the longest wait
+    /// for the next request on a kept-alive connection).
+    #[arg(long, env = "CONNECT_TOKENS_HEADER_READ_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_read_timeout_secs: u64,
+    /// A connection that moves no byte either way for this many seconds is closed (a stalled
+    /// request body, an idle keep-alive connection).
+    #[arg(long, env = "CONNECT_TOKENS_IDLE_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_secs: u64,
+    /// Most client connections open at once (lowered to fit the open-file limit); when full,
+    /// the idlest connection is closed to make room.
+    #[arg(long, env = "CONNECT_TOKENS_MAX_CONNECTIONS", default_value_t = 25_000,
+          value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
+    pub max_connections: u64,
+    /// At SIGTERM or Ctrl-C, in-flight requests get this many seconds to finish.
+    #[arg(long, env = "CONNECT_TOKENS_SHUTDOWN_DEADLINE_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub shutdown_deadline_secs: u64,
     /// Seconds between two writes of tokens' `last_used_at` (the most it lags behind).
     #[arg(long, env = "CONNECT_TOKENS_USAGE_FLUSH_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]

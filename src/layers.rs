@@ -16,7 +16,7 @@ use tower_http::sensitive_headers::{
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::domain::token;
+use crate::domain::{text, token};
 use crate::error::ErrorMessage;
 
 /// Content-Security-Policy of every response: no inline script, nothing from elsewhere.
@@ -77,6 +77,58 @@ pub fn wrap(router: Router, secure: bool) -> Router {
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
+}
+
+/// Marks a request whose head carried both `Content-Length` and `Transfer-Encoding` (the
+/// listener sees the raw head; hyper drops one of the two before the router could).
+#[derive(Debug, Clone, Copy)]
+pub struct Smuggled;
+
+/// Why a request is refused before any route sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What to tell the client.
+    pub message: String,
+    /// Whether the connection must be closed after the answer (the body's end is unknowable).
+    pub close: bool,
+}
+
+/// Checks what every route shares, before any route: `Content-Length` with `Transfer-Encoding`
+/// (request smuggling behind a proxy that trusts the other one), and path segments and query
+/// parameters that are not UTF-8 or hold control characters (refused with the field's name).
+pub fn refusal(req: &Request) -> Option<Refusal> {
+    let refuse = |message: String| {
+        Some(Refusal {
+            message,
+            close: false,
+        })
+    };
+    let headers = req.headers();
+    let both = headers.contains_key(header::CONTENT_LENGTH)
+        && headers.contains_key(header::TRANSFER_ENCODING);
+    if both || req.extensions().get::<Smuggled>().is_some() {
+        return Some(Refusal {
+            message: "A request cannot have both Content-Length and Transfer-Encoding.".into(),
+            close: true,
+        });
+    }
+    let path = req.uri().path();
+    if path.contains('%') {
+        for segment in path.split('/') {
+            if let Err(problem) =
+                text::decode_form_component(segment.replace('+', "%2B").as_bytes())
+                    .and_then(|s| text::check_input(&s))
+            {
+                return refuse(format!("The URL path {problem}."));
+            }
+        }
+    }
+    if let Some(query) = req.uri().query()
+        && let Err((name, problem)) = text::decode_form(query.as_bytes())
+    {
+        return refuse(format!("The query parameter `{name}` {problem}."));
+    }
+    None
 }
 
 /// The request path as the logs show it: a segment that may hold a token (pasted where it does

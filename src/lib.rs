@@ -17,6 +17,7 @@ pub mod error;
 pub mod import;
 pub mod issuing;
 pub mod layers;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod web;
@@ -25,8 +26,6 @@ pub mod web;
 /// mimalloc in secure mode, which (feature `override`) also serves SQLite's C allocations.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use std::net::SocketAddr;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -42,33 +41,59 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router(state.clone()))
         .merge(api::router())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(refuse_malformed))
         .with_state(state);
     layers::wrap(router, secure)
 }
 
-/// Unknown routes: a JSON 404 under the API prefixes, an HTML page elsewhere.
-async fn not_found(req: axum::extract::Request) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let path = req.uri().path();
-    let api = path.starts_with("/api/") || path.starts_with("/access/");
-    let res = error::AppError::NotFound.into_response();
-    if api {
+/// Whether `path` belongs to the API (JSON errors) rather than the console (HTML pages).
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/access/")
+}
+
+/// An error response as the face that owns `path` shows errors.
+async fn shown_for(path: &str, res: axum::response::Response) -> axum::response::Response {
+    if is_api(path) {
         api::as_json(res).await
     } else {
         web::as_html(res).await
     }
 }
 
-/// Serves `app(state)` on `listener` until Ctrl-C / SIGTERM.
+/// Unknown routes: a JSON 404 under the API prefixes, an HTML page elsewhere.
+async fn not_found(req: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    shown_for(req.uri().path(), error::AppError::NotFound.into_response()).await
+}
+
+/// Refuses, before any route, what [`layers::refusal`] finds wrong with a request: a 400 in the
+/// face's own error shape, and the connection closed where its body cannot be trusted.
+async fn refuse_malformed(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(refusal) = layers::refusal(&req) else {
+        return next.run(req).await;
+    };
+    let res = error::AppError::BadRequest(refusal.message).into_response();
+    let mut res = shown_for(req.uri().path(), res).await;
+    if refusal.close {
+        res.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    res
+}
+
+/// Serves `app(state)` on `listener` until Ctrl-C / SIGTERM, then drains within the shutdown
+/// deadline and writes the pending usage stamps.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     auth::password::warm_up();
     spawn_housekeeping(state.clone());
-    let result = axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    let limits = server::Limits::from_config(&state.config);
+    let result = server::run(listener, app(state.clone()), limits, shutdown_signal()).await;
     if let Err(e) = state.usage.flush(&state.store).await {
         tracing::warn!(error = %e, "could not record token use at shutdown");
     }

@@ -8,6 +8,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 
+use crate::domain::text::{self, TextError};
 use crate::error::AppError;
 
 use crate::domain::scope::Target;
@@ -162,14 +163,50 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(e) => Err(match e.status() {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(e.body_text()),
-                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(e.body_text()),
-                _ => AppError::BadRequest(e.body_text()),
-            }),
+        let value = match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => v,
+            Err(e) => {
+                return Err(match e.status() {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                        AppError::UnsupportedMediaType(e.body_text())
+                    }
+                    StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(e.body_text()),
+                    _ => AppError::BadRequest(e.body_text()),
+                });
+            }
+        };
+        if let Some((at, problem)) = refused_text(&value, "") {
+            return Err(AppError::BadRequest(format!("`{at}` {problem}.")));
         }
+        T::deserialize(&value).map(ApiJson).map_err(|e| {
+            AppError::BadRequest(format!(
+                "Failed to deserialize the JSON body into the target type: {e}"
+            ))
+        })
+    }
+}
+
+/// The first string (or key) in `value` that breaks [`text::check_input`], with where it is
+/// (`name`, `tags[2]`, `target.fleet`).
+fn refused_text(value: &serde_json::Value, at: &str) -> Option<(String, TextError)> {
+    match value {
+        serde_json::Value::String(s) => text::check_input(s).err().map(|e| (at.to_owned(), e)),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| refused_text(v, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            match text::check_input(k) {
+                Err(e) => Some((here.escape_debug().to_string(), e)),
+                Ok(()) => refused_text(v, &here),
+            }
+        }),
+        _ => None,
     }
 }
 

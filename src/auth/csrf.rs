@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::secrets_equal;
 use super::session::expected_csrf;
+use crate::domain::text;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -46,14 +47,19 @@ pub async fn csrf_guard(State(app): State<AppState>, req: Request, next: Next) -
     let Ok(bytes) = to_bytes(body, crate::layers::BODY_LIMIT).await else {
         return AppError::BadRequest("The form is too large.".into()).into_response();
     };
-    let presented = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-        .ok()
-        .and_then(|fields| {
-            fields
-                .into_iter()
-                .find(|(k, _)| k == "csrf")
-                .map(|(_, v)| v)
-        });
+    // Every field is checked here, once for every form: text that is not UTF-8 or holds a
+    // control character never reaches a handler (which would read it with replacements).
+    let fields = match text::decode_form(&bytes) {
+        Ok(fields) => fields,
+        Err((field, problem)) => {
+            return AppError::BadRequest(format!("The form field `{field}` {problem}."))
+                .into_response();
+        }
+    };
+    let presented = fields
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v);
     let valid = match (expected_csrf(&app, &parts), presented) {
         (Some(want), Some(got)) => secrets_equal(&want, &got),
         _ => false,

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::names;
+use super::{names, text};
 
 /// Longest device or fleet name, in characters.
 pub const NAME_MAX: usize = 128;
@@ -36,46 +36,49 @@ fn refuse(field: &'static str, rule: impl Into<String>) -> FieldError {
     }
 }
 
-fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
+fn one_line_ok(s: &str) -> bool {
+    text::check_one_line(s).is_ok()
 }
 
-/// A device's (or fleet's) name: trimmed, 1–128 characters, no control characters.
+/// A device's (or fleet's) name: trimmed, 1–128 characters, one line, nothing that displays as
+/// something else ([`text::check_display`]).
 pub fn name(s: &str) -> Result<String, FieldError> {
     let s = s.trim();
-    if s.is_empty() || s.chars().count() > NAME_MAX || has_control(s) {
+    if s.is_empty() || s.chars().count() > NAME_MAX || !one_line_ok(s) {
         return Err(refuse(
             "name",
-            format!("must be 1–{NAME_MAX} characters without control characters"),
+            format!(
+                "must be 1–{NAME_MAX} characters without control, bidirectional or invisible characters"
+            ),
         ));
     }
     Ok(s.to_owned())
 }
 
-/// A device's group: trimmed, at most 64 characters (may be empty), no control characters.
+/// A device's group: trimmed, at most 64 characters (may be empty), one line, nothing that
+/// displays as something else.
 pub fn group(s: &str) -> Result<String, FieldError> {
     let s = s.trim();
-    if s.chars().count() > GROUP_MAX || has_control(s) {
+    if s.chars().count() > GROUP_MAX || !one_line_ok(s) {
         return Err(refuse(
             "group",
-            format!("can be at most {GROUP_MAX} characters without control characters"),
+            format!(
+                "can be at most {GROUP_MAX} characters without control, bidirectional or invisible characters"
+            ),
         ));
     }
     Ok(s.to_owned())
 }
 
 /// A device's (or fleet's) description: trimmed, at most 1024 characters (may be empty), no
-/// control characters but line breaks and tabs.
+/// control characters but line breaks and tabs, nothing that displays as something else.
 pub fn description(s: &str) -> Result<String, FieldError> {
     let s = s.trim();
-    let bad = s
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
-    if s.chars().count() > DESCRIPTION_MAX || bad {
+    if s.chars().count() > DESCRIPTION_MAX || text::check_display(s).is_err() {
         return Err(refuse(
             "description",
             format!(
-                "can be at most {DESCRIPTION_MAX} characters without control characters other than line breaks and tabs"
+                "can be at most {DESCRIPTION_MAX} characters without control characters (but line breaks and tabs), bidirectional or invisible characters"
             ),
         ));
     }
@@ -162,6 +165,9 @@ mod tests {
         assert!(description("nul \u{0} here").is_err());
         assert!(description("esc \u{1b}[31m").is_err());
         assert!(description(&"d".repeat(1025)).is_err());
+        assert!(name("evil\u{202E}gpj.exe").is_err());
+        assert!(group("ad\u{200B}min").is_err());
+        assert!(description("looks \u{2066}fine").is_err());
     }
 
     #[test]

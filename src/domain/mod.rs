@@ -7,6 +7,7 @@ pub mod expiry;
 pub mod names;
 pub mod permission;
 pub mod scope;
+pub mod text;
 pub mod token;
 
 /// Current time as unix seconds.

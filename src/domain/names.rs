@@ -43,7 +43,8 @@ pub fn new_device_uuid() -> String {
 /// Maximum length of a token description, in characters.
 pub const DESCRIPTION_MAX: usize = 255;
 
-/// Trims and checks a required description (≤ 255 characters, no control characters).
+/// Trims and checks a required token description (≤ 255 characters, one line, nothing that
+/// displays as something else).
 pub fn validate_description(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -55,8 +56,8 @@ pub fn validate_description(s: &str) -> Result<String, String> {
             "The description can be at most {DESCRIPTION_MAX} characters (it has {n})."
         ));
     }
-    if s.chars().any(char::is_control) {
-        return Err("The description cannot contain control characters.".into());
+    if let Err(e) = super::text::check_one_line(s) {
+        return Err(format!("The description {e}."));
     }
     Ok(s.to_owned())
 }
@@ -143,6 +144,12 @@ mod tests {
         assert!(validate_description(&"é".repeat(255)).is_ok());
         assert!(validate_description(&"é".repeat(256)).is_err());
         assert!(validate_description("a\u{0}b").is_err());
+        assert!(
+            validate_description("deploy \u{202E}gnp.exe")
+                .unwrap_err()
+                .contains("bidirectional")
+        );
+        assert!(validate_description("zero\u{200B}width").is_err());
     }
 
     #[test]

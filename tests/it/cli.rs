@@ -11,7 +11,7 @@ use crate::helpers::{browser, hidden, temp_dir, tokens_in};
 
 const BIN: &str = env!("CARGO_BIN_EXE_connect-tokens");
 
-fn run(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+pub fn run(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(data_dir)
@@ -35,6 +35,34 @@ pub struct Server {
     child: Child,
     pub base: String,
     stdout_lines: Vec<String>,
+}
+
+impl Server {
+    /// Sends SIGTERM (as an orchestrator stopping the container would).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its status, or None if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The server's `host:port`.
+    pub fn authority(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
 }
 
 impl Drop for Server {

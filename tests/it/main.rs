@@ -10,4 +10,6 @@ mod browser;
 mod cli;
 mod console;
 mod device_token;
+mod hostile;
+mod listener;
 mod signin;

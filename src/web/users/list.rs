@@ -9,9 +9,9 @@ use super::page::{NewUserInput, users_page};
 use crate::auth::session::AdminUser;
 use crate::auth::{ClientAddr, password};
 use crate::domain::audit::{AuditAction, AuditEvent};
-use crate::domain::names;
 use crate::domain::scope::Role;
 use crate::domain::token::random_base62;
+use crate::domain::{names, text};
 use crate::error::AppResult;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -54,11 +54,17 @@ pub async fn create(
     let Some(role) = Role::parse(&input.role) else {
         return fail("Choose the role: user or admin.".into(), input).await;
     };
-    if input.email.chars().count() > 254
-        || input.display_name.chars().count() > 128
-        || input.display_name.chars().any(char::is_control)
-    {
+    if input.email.chars().count() > 254 || input.display_name.chars().count() > 128 {
         return fail("The email or display name is too long.".into(), input).await;
+    }
+    if text::check_one_line(&input.email).is_err()
+        || text::check_one_line(&input.display_name).is_err()
+    {
+        return fail(
+            "The email and display name must be one line without control, bidirectional or invisible characters.".into(),
+            input,
+        )
+        .await;
     }
     let (password, generated) = if input.password.is_empty() {
         (random_base62(20), true)

@@ -1,0 +1,251 @@
+//! The listener: our own accept loop around hyper, because the defaults let hostile clients hold
+//! the server (SECURITY.md 21–22, 26).
+//!
+//! - Every connection has a header-read timeout (hyper's, with a timer, which also bounds the
+//!   wait for the next request on a kept-alive connection) and an idle timeout (no byte either
+//!   way: a stalled body, an idle keep-alive).
+//! - Open connections are capped below the file-descriptor limit, which is raised at start; when
+//!   full, the idlest connection is closed to make room, or the new one is turned away.
+//! - Running out of descriptors makes the loop back off instead of spinning, and it recovers.
+//! - A request whose head had both `Content-Length` and `Transfer-Encoding` is marked for the
+//!   router, which refuses it and closes the connection.
+//! - On shutdown it stops accepting, lets in-flight requests finish and closes idle connections,
+//!   and returns by the deadline whatever the clients do.
+
+mod conn;
+mod framing;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+use crate::config::Config;
+use crate::layers::Smuggled;
+use conn::{Activity, Watched};
+use framing::Framing;
+
+/// File descriptors kept for everything but client connections (database, files, logs).
+const RESERVED_FDS: u64 = 256;
+
+/// A connection this long without a byte may be closed to make room for a new one.
+const IDLE_ENOUGH_TO_EVICT: Duration = Duration::from_secs(1);
+
+/// The listener's limits, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The whole request head must arrive within this (and the next one after a response).
+    pub header_read: Duration,
+    /// A connection that moves no byte for this long is closed.
+    pub idle: Duration,
+    /// Most connections open at once (lowered to fit the descriptor limit).
+    pub max_connections: usize,
+    /// Longest wait for in-flight requests at shutdown.
+    pub shutdown_deadline: Duration,
+}
+
+impl Limits {
+    /// The limits `config` sets.
+    pub fn from_config(config: &Config) -> Self {
+        Limits {
+            header_read: Duration::from_secs(config.header_read_timeout_secs),
+            idle: Duration::from_secs(config.idle_timeout_secs),
+            max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+            shutdown_deadline: Duration::from_secs(config.shutdown_deadline_secs),
+        }
+    }
+}
+
+/// The open connections, for the cap and for choosing which idle one to close.
+#[derive(Default)]
+struct Open {
+    next_id: AtomicU64,
+    connections: Mutex<HashMap<u64, Arc<Activity>>>,
+}
+
+impl Open {
+    fn len(&self) -> usize {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn add(&self, activity: Arc<Activity>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, activity);
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    /// Asks the idlest connection to close, if one has been idle long enough; whether one was.
+    fn evict_idlest(&self) -> bool {
+        let connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let idlest = connections
+            .values()
+            .map(|a| (a.idle_for(), a))
+            .max_by_key(|(idle, _)| *idle);
+        match idlest {
+            Some((idle, activity)) if idle >= IDLE_ENOUGH_TO_EVICT => {
+                activity.close.notify_one();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Raises the open-file limit so that `wanted` descriptors fit (both limits where the process
+/// may, else the soft one up to the hard one); returns the soft limit in force.
+fn raise_fd_limit(wanted: u64) -> u64 {
+    use rlimit::Resource;
+    let Ok((soft, hard)) = rlimit::getrlimit(Resource::NOFILE) else {
+        return 1024;
+    };
+    if soft >= wanted {
+        return soft;
+    }
+    if hard < wanted && rlimit::setrlimit(Resource::NOFILE, wanted, wanted).is_ok() {
+        return wanted;
+    }
+    let target = wanted.min(hard);
+    if rlimit::setrlimit(Resource::NOFILE, target, hard).is_ok() {
+        return target;
+    }
+    soft
+}
+
+/// Whether an accept error means the process or system ran out of something (descriptors,
+/// memory, buffers): back off rather than spin.
+fn is_resource_exhaustion(e: &std::io::Error) -> bool {
+    // EMFILE, ENFILE, ENOMEM, ENOBUFS on Linux.
+    matches!(e.raw_os_error(), Some(24 | 23 | 12 | 105))
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then drains.
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let wanted = limits.max_connections as u64 + RESERVED_FDS;
+    let fds = raise_fd_limit(wanted);
+    let max_connections = limits
+        .max_connections
+        .min(usize::try_from(fds.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX))
+        .max(1);
+    if max_connections < limits.max_connections {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = fds,
+            "the open-file limit lowers the connection cap"
+        );
+    }
+    let open = Arc::new(Open::default());
+    let graceful = GracefulShutdown::new();
+    let epoch = Instant::now();
+    let mut last_exhaustion_log: Option<Instant> = None;
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) if is_resource_exhaustion(&e) => {
+                if last_exhaustion_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    tracing::warn!(error = %e, "cannot accept connections: backing off");
+                    last_exhaustion_log = Some(Instant::now());
+                }
+                // Make room: an idle connection gives its descriptor back.
+                open.evict_idlest();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        if open.len() >= max_connections && !open.evict_idlest() {
+            tracing::debug!(%peer, "connection refused: the server is full");
+            drop(stream);
+            continue;
+        }
+        serve_connection(stream, peer, &router, limits, &open, &graceful, epoch);
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open at the shutdown deadline are closed");
+    }
+    Ok(())
+}
+
+/// Spawns the task that serves one connection until it ends, idles out, is evicted or shut down.
+fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: &Router,
+    limits: Limits,
+    open: &Arc<Open>,
+    graceful: &GracefulShutdown,
+    epoch: Instant,
+) {
+    let _ = stream.set_nodelay(true);
+    let (framing, verdicts) = Framing::new();
+    let (io, activity) = Watched::new(stream, epoch, framing);
+    let router = router.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        if verdicts.next_is_smuggling() {
+            req.extensions_mut().insert(Smuggled);
+        }
+        req.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(req)
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Some(limits.header_read))
+        .keep_alive(true);
+    let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+    let id = open.add(activity.clone());
+    let open = open.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            result = connection => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            }
+            () = activity.idle_past(limits.idle) => tracing::debug!("idle connection closed"),
+            () = activity.close.notified() => tracing::debug!("idle connection closed to make room"),
+        }
+        open.remove(id);
+    });
+}
