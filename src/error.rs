@@ -37,6 +37,11 @@ pub enum AppError {
     /// 429: throttled.
     #[error("{0}")]
     TooManyRequests(String),
+    /// 503: the database cannot be reached now; answered at once with `Retry-After`.
+    #[error(
+        "The service is unavailable for a moment (its database cannot be reached). Try again shortly."
+    )]
+    Unavailable,
     /// 500: logged with its cause, shown without details.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -62,6 +67,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,6 +83,10 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::Conflict(what) => {
                 AppError::Conflict(format!("That {what} already exists."))
+            }
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unreachable");
+                AppError::Unavailable
             }
             other => AppError::Internal(other.into()),
         }
@@ -100,6 +110,12 @@ impl IntoResponse for AppError {
             other => other.to_string(),
         };
         let mut response = (status, message.clone()).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         response.extensions_mut().insert(ErrorMessage(message));
         response
     }

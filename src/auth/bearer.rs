@@ -13,7 +13,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::{client_ip, source_name};
-use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::audit::Refusal;
 use crate::domain::expiry;
 use crate::domain::scope::{self, Decision, Permission, Principal, Resource, Role};
 use crate::domain::token::{self, TokenHash, TokenKind};
@@ -21,6 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::access::{Holder, TokenAuth, TokenUser};
 use crate::store::devices::Device;
+use crate::store::usage::{Noted, RefusalCount};
 use crate::store::users::User;
 
 /// A well-formed bearer token presented in the `Authorization` header.
@@ -138,16 +139,26 @@ pub struct Authorized {
     pub device: Option<Device>,
 }
 
-/// Records a refused use of a live-looking token.
-async fn refuse(app: &AppState, bearer: &Bearer, token_id: &str, detail: &str) -> AppResult<()> {
-    let event = AuditEvent::new(
-        AuditAction::TokenRefused,
-        format!("token {token_id}"),
-        bearer.source(),
-    )
-    .token(token_id)
-    .detail(detail);
-    app.store.audit(&event, crate::domain::now()).await?;
+/// Records a refused use of a live-looking token: the first of its minute (per token, reason
+/// and address) as an audit entry at once, the rest as its count at the next flush.
+async fn refuse(app: &AppState, bearer: &Bearer, token_id: &str, reason: &str) -> AppResult<()> {
+    let now = crate::domain::now();
+    let refusal = Refusal::new(token_id, reason, bearer.source(), now);
+    if app.usage.note_refusal(&refusal, now) == Noted::Write
+        && let Err(e) = app
+            .store
+            .add_refusals(&[RefusalCount {
+                refusal: refusal.clone(),
+                count: 1,
+                first_at: now,
+                last_at: now,
+            }])
+            .await
+    {
+        // Counted instead, for the next flush to write.
+        app.usage.note_refusal(&refusal, now);
+        return Err(e.into());
+    }
     Ok(())
 }
 

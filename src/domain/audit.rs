@@ -242,6 +242,51 @@ impl AuditEvent {
     }
 }
 
+/// A refused token use, as the audit log aggregates it: one entry per token, reason, source
+/// address and minute, with a count (SECURITY.md 23) — so a retry loop cannot fill the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The refused token's ID.
+    pub token_id: String,
+    /// Why (`revoked`, `expired`, `user disabled`, `missing write permission`…).
+    pub reason: String,
+    /// The client's address.
+    pub source: String,
+    /// The minute it fell in (unix seconds at the minute's start).
+    pub minute: i64,
+}
+
+impl Refusal {
+    /// A refusal of `token_id` for `reason` from `source` at `now`.
+    pub fn new(token_id: &str, reason: &str, source: String, now: i64) -> Self {
+        Refusal {
+            token_id: token_id.to_owned(),
+            reason: reason.to_owned(),
+            source,
+            minute: now - now.rem_euclid(60),
+        }
+    }
+
+    /// The aggregation key: equal for the refusals one entry counts.
+    pub fn key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.token_id, self.reason, self.source, self.minute
+        )
+    }
+
+    /// The entry as first recorded (its count and last time are kept beside it).
+    pub fn event(&self) -> AuditEvent {
+        AuditEvent::new(
+            AuditAction::TokenRefused,
+            format!("token {}", self.token_id),
+            self.source.clone(),
+        )
+        .token(&self.token_id)
+        .detail(&self.reason)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +312,24 @@ mod tests {
         }
         assert_eq!(AuditGroup::parse("drop"), None);
         assert_eq!(AuditAction::parse("signin"), None);
+    }
+
+    #[test]
+    fn refusals_of_one_token_reason_and_source_share_a_minute() {
+        let at = |now| Refusal::new("t1", "revoked", "10.0.0.1".into(), now);
+        assert_eq!(at(120).key(), at(179).key());
+        assert_ne!(at(179).key(), at(180).key());
+        assert_eq!(at(179).minute, 120);
+        assert_eq!(at(-1).minute, -60);
+        let other = Refusal::new("t1", "expired", "10.0.0.1".into(), 120);
+        assert_ne!(other.key(), at(120).key());
+        let event = at(125).event();
+        assert_eq!(event.action, AuditAction::TokenRefused);
+        assert_eq!(event.token_id.as_deref(), Some("t1"));
+        assert_eq!(
+            (event.actor.as_str(), event.detail.as_str()),
+            ("token t1", "revoked")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The audit log. Entries name actors, Token IDs and targets: never a secret.
 
+use super::usage::RefusalCount;
 use super::{Store, StoreResult, like_escape, on_pool};
 use crate::domain::audit::{AuditAction, AuditEvent};
 
@@ -18,9 +19,45 @@ pub struct AuditEntry {
     /// Source address.
     pub source: String,
     pub detail: String,
+    /// How many events the entry stands for (refused uses are counted per minute).
+    pub count: i64,
+    /// Unix seconds of the last of them, when more than one.
+    pub last_at: Option<i64>,
 }
 
 impl Store {
+    /// Adds refused uses to their aggregated entries, creating an entry that does not exist yet.
+    pub async fn add_refusals(&self, counts: &[RefusalCount]) -> StoreResult<()> {
+        on_pool!(self.pool(), |db| {
+            let mut tx = db.begin().await?;
+            for c in counts {
+                let e = c.refusal.event();
+                sqlx::query(
+                    "INSERT INTO audit_events (at, actor, action, token_id, target, source, detail, count, last_at, refusal_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (refusal_key) WHERE refusal_key IS NOT NULL DO UPDATE SET \
+                       count = audit_events.count + excluded.count, \
+                       last_at = CASE WHEN excluded.last_at > COALESCE(audit_events.last_at, audit_events.at) \
+                                 THEN excluded.last_at ELSE audit_events.last_at END",
+                )
+                .bind(c.first_at)
+                .bind(&e.actor)
+                .bind(e.action.as_str())
+                .bind(e.token_id.as_deref())
+                .bind(&e.target)
+                .bind(&e.source)
+                .bind(&e.detail)
+                .bind(c.count)
+                .bind(c.last_at)
+                .bind(c.refusal.key())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Appends an entry.
     pub async fn audit(&self, e: &AuditEvent, now: i64) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
@@ -101,7 +138,7 @@ impl Store {
         let text = format!("%{}%", like_escape(&text.to_lowercase()));
         Ok(on_pool!(self.pool(), |db| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id, at, actor, action, token_id, target, source, detail FROM audit_events \
+                "SELECT id, at, actor, action, token_id, target, source, detail, count, last_at FROM audit_events \
                  WHERE id < $1 {action_clause}\
                    AND ($2 = '%%' OR LOWER(actor) LIKE $2 ESCAPE '\\' OR LOWER(target) LIKE $2 ESCAPE '\\' \
                         OR LOWER(COALESCE(token_id, '')) LIKE $2 ESCAPE '\\') \

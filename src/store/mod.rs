@@ -84,13 +84,48 @@ pub enum StoreError {
     /// A unique or foreign-key constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The database cannot be reached now (no connection within the pool's short wait, or the
+    /// connection broke): worth retrying shortly.
+    #[error("database unreachable: {0}")]
+    Unavailable(sqlx::Error),
     /// Anything else from the driver.
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     /// Migration failure at start.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unreachable(&e) {
+            StoreError::Unavailable(e)
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
+
+/// Whether `e` says the database is away rather than that the statement failed: no connection
+/// in time, a broken connection, or PostgreSQL shutting down or starting up (SQLSTATE class 08,
+/// 57P01–57P03).
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+/// How long a request waits for a PostgreSQL connection before it is told the database is
+/// unreachable (503): short, so an outage answers fast instead of piling requests up.
+pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -149,7 +184,7 @@ pub(crate) fn conflict_on(
 ) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(d) if constraint.fired(d.as_ref()) => StoreError::Conflict(what),
-        _ => StoreError::Db(e),
+        _ => StoreError::from(e),
     }
 }
 
@@ -166,7 +201,7 @@ impl Store {
             if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
                 let pool = PgPoolOptions::new()
                     .max_connections(pg_pool)
-                    .acquire_timeout(Duration::from_secs(5))
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                     .connect(database_url)
                     .await?;
                 // The migrator holds a PostgreSQL advisory lock, so instances starting together

@@ -1,48 +1,175 @@
-//! `last_used_at` without a database write per request: uses are collected in memory and
-//! written in one batch every few seconds (and at shutdown). The lag is at most the flush
-//! interval; revocation does not depend on it.
+//! What the API path notes without a database write per request, written in one batch every
+//! few seconds (and at shutdown):
+//!
+//! - `last_used_at` stamps of accepted tokens. The lag is at most the flush interval;
+//!   revocation does not depend on it. A failed write (database away) keeps the stamps for the
+//!   next flush, up to a bound.
+//! - Counts of refused uses. The first refusal of a token for a reason from an address in a
+//!   minute writes its audit entry at once; the rest of that minute only add to its count here
+//!   (SECURITY.md 23), so a retry loop costs what an unknown token costs.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use super::{Store, StoreResult, on_pool};
+use crate::domain::audit::Refusal;
 
-/// Pending `last_used_at` stamps by Token ID.
+/// Most tokens whose stamps are kept while the database cannot be written.
+const MAX_STAMPS: usize = 100_000;
+/// Most refusal entries counted in memory; past that, each refusal is written on its own.
+const MAX_REFUSALS: usize = 10_000;
+
+/// A refusal entry being counted: how many since the last write, and the newest time.
+#[derive(Debug)]
+struct Counted {
+    refusal: Refusal,
+    unwritten: i64,
+    /// The first unwritten one's time (the entry's time, should the flush create it).
+    first_at: i64,
+    last_at: i64,
+}
+
+/// Refused uses to add to one aggregated audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalCount {
+    /// Which entry.
+    pub refusal: Refusal,
+    /// How many to add.
+    pub count: i64,
+    /// The first one's time (the entry's, if it has to be created).
+    pub first_at: i64,
+    /// The last one's time.
+    pub last_at: i64,
+}
+
+/// What [`UsageBatch::note_refusal`] says to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Noted {
+    /// Write the entry now (the first of its minute here, or too many to count in memory).
+    Write,
+    /// Counted; the next flush writes it.
+    Counted,
+}
+
+/// Pending stamps and refusal counts.
 #[derive(Debug, Default)]
 pub struct UsageBatch {
-    pending: Mutex<HashMap<String, i64>>,
+    stamps: Mutex<HashMap<String, i64>>,
+    refusals: Mutex<HashMap<String, Counted>>,
 }
 
 impl UsageBatch {
     /// Notes that `token_id` was accepted at `now`.
     pub fn record(&self, token_id: &str, now: i64) {
-        let mut p = self
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match p.get_mut(token_id) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = stamps.len() < MAX_STAMPS;
+        match stamps.get_mut(token_id) {
             Some(t) => *t = (*t).max(now),
-            None => {
-                p.insert(token_id.to_owned(), now);
+            None if room => {
+                stamps.insert(token_id.to_owned(), now);
             }
+            // Only while the database has been away for long: new tokens' stamps wait.
+            None => {}
         }
     }
 
-    /// Writes everything pending; returns how many tokens were stamped.
-    pub async fn flush(&self, store: &Store) -> StoreResult<usize> {
-        let batch: Vec<(String, i64)> = {
-            let mut p = self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            p.drain().collect()
-        };
-        if batch.is_empty() {
-            return Ok(0);
+    /// Notes a refused use at `now`; says whether its entry must be written now.
+    pub fn note_refusal(&self, refusal: &Refusal, now: i64) -> Noted {
+        let mut counted = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = counted.len() < MAX_REFUSALS;
+        match counted.get_mut(&refusal.key()) {
+            Some(c) => {
+                if c.unwritten == 0 {
+                    c.first_at = now;
+                }
+                c.unwritten += 1;
+                c.last_at = c.last_at.max(now);
+                Noted::Counted
+            }
+            None if room => {
+                counted.insert(
+                    refusal.key(),
+                    Counted {
+                        refusal: refusal.clone(),
+                        unwritten: 0,
+                        first_at: now,
+                        last_at: now,
+                    },
+                );
+                Noted::Write
+            }
+            None => Noted::Write,
         }
-        on_pool!(store.pool(), |db| {
+    }
+
+    /// Writes everything pending; returns how many stamps and refusal entries were written. On
+    /// failure what was taken is put back for the next flush.
+    pub async fn flush(&self, store: &Store) -> StoreResult<usize> {
+        let stamps: Vec<(String, i64)> = {
+            let mut pending = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.drain().collect()
+        };
+        if !stamps.is_empty()
+            && let Err(e) = store.stamp_last_used(&stamps).await
+        {
+            for (id, at) in stamps {
+                self.record(&id, at);
+            }
+            return Err(e);
+        }
+        let counts = self.take_refusal_counts(crate::domain::now());
+        if !counts.is_empty()
+            && let Err(e) = store.add_refusals(&counts).await
+        {
+            self.put_back(counts);
+            return Err(e);
+        }
+        Ok(stamps.len() + counts.len())
+    }
+
+    /// The unwritten counts (reset to zero); entries of minutes past and fully written are
+    /// forgotten.
+    fn take_refusal_counts(&self, now: i64) -> Vec<RefusalCount> {
+        let this_minute = now - now.rem_euclid(60);
+        let mut counted = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        counted.retain(|_, c| {
+            if c.unwritten > 0 {
+                out.push(RefusalCount {
+                    refusal: c.refusal.clone(),
+                    count: c.unwritten,
+                    first_at: c.first_at,
+                    last_at: c.last_at,
+                });
+                c.unwritten = 0;
+            }
+            c.refusal.minute >= this_minute
+        });
+        out
+    }
+
+    fn put_back(&self, counts: Vec<RefusalCount>) {
+        let mut counted = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        for c in counts {
+            let entry = counted.entry(c.refusal.key()).or_insert(Counted {
+                refusal: c.refusal,
+                unwritten: 0,
+                first_at: c.first_at,
+                last_at: c.last_at,
+            });
+            entry.first_at = entry.first_at.min(c.first_at);
+            entry.unwritten += c.count;
+            entry.last_at = entry.last_at.max(c.last_at);
+        }
+    }
+}
+
+impl Store {
+    /// Writes `last_used_at` stamps (never moving one back).
+    pub async fn stamp_last_used(&self, stamps: &[(String, i64)]) -> StoreResult<()> {
+        on_pool!(self.pool(), |db| {
             let mut tx = db.begin().await?;
-            for (id, at) in &batch {
+            for (id, at) in stamps {
                 sqlx::query(
                     "UPDATE tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
                 )
@@ -53,6 +180,49 @@ impl UsageBatch {
             }
             tx.commit().await?;
         });
-        Ok(batch.len())
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_refusal_of_a_minute_is_written_the_rest_counted() {
+        let batch = UsageBatch::default();
+        let r = |now| Refusal::new("t", "revoked", "1.2.3.4".into(), now);
+        assert_eq!(batch.note_refusal(&r(60), 60), Noted::Write);
+        for now in 61..70 {
+            assert_eq!(batch.note_refusal(&r(now), now), Noted::Counted);
+        }
+        assert_eq!(
+            batch.note_refusal(&r(120), 120),
+            Noted::Write,
+            "a new minute"
+        );
+        let counts = batch.take_refusal_counts(125);
+        assert_eq!(counts.len(), 1);
+        assert_eq!(
+            (counts[0].count, counts[0].first_at, counts[0].last_at),
+            (9, 61, 69)
+        );
+        // Written and past: forgotten; the current minute's entry stays to count on.
+        assert_eq!(batch.refusals.lock().unwrap().len(), 1);
+        assert!(batch.take_refusal_counts(125).is_empty());
+        batch.put_back(counts);
+        assert_eq!(
+            batch.take_refusal_counts(125)[0].count,
+            9,
+            "kept across a failed write"
+        );
+    }
+
+    #[test]
+    fn stamps_keep_the_newest_time() {
+        let batch = UsageBatch::default();
+        batch.record("t", 5);
+        batch.record("t", 3);
+        assert_eq!(batch.stamps.lock().unwrap()["t"], 5);
     }
 }

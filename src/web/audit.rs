@@ -25,6 +25,8 @@ struct Row {
     target: String,
     source: String,
     detail: String,
+    /// "×57 until 2026-12-03 10:04 UTC" for an entry that counts several refused uses.
+    repeated: String,
 }
 
 struct ActionOpt {
@@ -101,6 +103,15 @@ pub async fn list(
             target: e.target,
             source: e.source,
             detail: e.detail,
+            repeated: if e.count > 1 {
+                format!(
+                    "×{} until {}",
+                    e.count,
+                    view::datetime(e.last_at.unwrap_or(e.at))
+                )
+            } else {
+                String::new()
+            },
         })
         .collect();
     let all = ActionOpt {

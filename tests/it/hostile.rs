@@ -288,3 +288,64 @@ async fn content_length_with_transfer_encoding_is_refused_and_the_connection_clo
         "the smuggled request is not answered: {answer}"
     );
 }
+
+#[tokio::test]
+async fn a_revoked_token_retried_three_thousand_times_leaves_a_counted_entry_not_thousands() {
+    let app = crate::helpers::spawn_app_with(connect_tokens::Config {
+        usage_flush_secs: 1,
+        ..connect_tokens::Config::default()
+    })
+    .await;
+    let (alpha, _) = app.seed_fleets().await;
+    let token = make_token(
+        &app,
+        Some(connect_tokens::domain::scope::Target::Fleet("alpha".into())),
+        Permissions::ALL,
+        None,
+        in_days(5),
+    )
+    .await;
+    let id = crate::helpers::newest_tokens(&app.store, 1).await[0]
+        .id
+        .clone();
+    app.store
+        .revoke_token(&id, connect_tokens::domain::now())
+        .await
+        .unwrap();
+    let path = format!("/api/v2/alpha/devices/{}", alpha[0]);
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (client, url, token) = (app.client.clone(), app.url(&path), token.clone());
+        workers.push(tokio::spawn(async move {
+            for _ in 0..375 {
+                let r = client.get(&url).bearer_auth(&token).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    // The counts reach the database with the next flush.
+    let mut counted = 0;
+    let mut entries = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        entries = crate::helpers::audit_entries(&app, 100)
+            .await
+            .into_iter()
+            .filter(|e| e.action == "token.refused" && e.token_id.as_deref() == Some(id.as_str()))
+            .collect::<Vec<_>>();
+        counted = entries.iter().map(|e| e.count).sum::<i64>();
+        if counted == 3000 {
+            break;
+        }
+    }
+    assert_eq!(counted, 3000, "every refusal counted: {entries:?}");
+    assert!(
+        entries.len() <= 3,
+        "one entry per minute: {} entries",
+        entries.len()
+    );
+    assert!(entries.iter().all(|e| e.detail == "revoked"));
+}

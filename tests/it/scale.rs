@@ -419,3 +419,104 @@ async fn readyz_fails_while_the_database_is_unreachable_and_recovers() {
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+#[ignore = "postgres: needs CT_TEST_DATABASE; scripts/test-all.sh runs it"]
+async fn an_unreachable_database_gets_a_fast_503_with_retry_after_and_service_resumes() {
+    let url = database().await;
+    let parsed = url.strip_prefix("postgres://postgres@").unwrap();
+    let (hostport, db) = parsed.split_once('/').unwrap();
+    let target: std::net::SocketAddr = hostport.parse().unwrap();
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let port = proxy(target, up.clone()).await;
+    let via_proxy = format!("postgres://postgres@127.0.0.1:{port}/{db}");
+    let dir = temp_dir("outage");
+    let token = {
+        let (dir, url) = (dir.clone(), url.clone());
+        tokio::task::spawn_blocking(move || {
+            let out = crate::cli::run(
+                &dir,
+                &[
+                    "--database-url",
+                    &url,
+                    "admin",
+                    "create",
+                    "--username",
+                    "ops",
+                ],
+                "a-long-enough-password\n",
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = crate::cli::run(
+                &dir,
+                &[
+                    "--database-url",
+                    &url,
+                    "admin",
+                    "token",
+                    "--username",
+                    "ops",
+                    "--description",
+                    "outage",
+                ],
+                "",
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+        .await
+        .unwrap()
+    };
+    let server = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || serve_on(&dir, Some(&via_proxy), &[], "warn", None)
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let fleets = || {
+        client
+            .get(format!("{}/api/v2/fleets", server.base))
+            .bearer_auth(&token)
+            .timeout(Duration::from_secs(10))
+            .send()
+    };
+    assert_eq!(fleets().await.unwrap().status(), StatusCode::OK);
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        let r = fleets().await.unwrap();
+        let took = start.elapsed();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "never a 500");
+        assert_eq!(r.headers()["retry-after"], "1");
+        assert!(r.text().await.unwrap().contains("\"status\":503"));
+        assert!(took < Duration::from_millis(1500), "answered in {took:?}");
+    }
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let back = std::time::Instant::now();
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    while back.elapsed() < Duration::from_secs(5) {
+        status = fleets().await.unwrap().status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "service resumes without a restart");
+    assert!(
+        back.elapsed() < Duration::from_secs(2),
+        "resumed after {:?}",
+        back.elapsed()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
