@@ -9,6 +9,8 @@ need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v faketime >/dev/null || need_apt+=(faketime)
+command -v valgrind >/dev/null || need_apt+=(valgrind)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -74,6 +76,9 @@ run_pass "SQLite" cargo test -- --test-threads=4
 # Chromium anyway (ONE_BROWSER in tests/it/browser.rs) and have timing-sensitive steps.
 run_pass "browser (SQLite)" cargo test --test it browser:: -- --ignored --test-threads=1
 
+# The binary under LD_PRELOAD tools: libfaketime moves the server's clock, valgrind watches it.
+run_pass "faketime and valgrind" cargo test --test it clock:: -- --ignored
+
 # The integration binary again on PostgreSQL, with the PostgreSQL-only (scale-out) tests.
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -84,4 +89,4 @@ if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DIR"; RUN_AS=(runuser -u postg
 "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
   -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
 CT_TEST_DATABASE="postgres://postgres@127.0.0.1:$PG_PORT/postgres" \
-  run_pass "PostgreSQL" cargo test --test it -- --include-ignored --skip browser:: --test-threads=4
+  run_pass "PostgreSQL" cargo test --test it -- --include-ignored --skip browser:: --skip clock:: --test-threads=4

@@ -22,8 +22,9 @@ pub mod state;
 pub mod store;
 pub mod web;
 
-/// The allocator of every binary that links this crate (server, CLI, tests, benchmarks):
-/// mimalloc in secure mode, which (feature `override`) also serves SQLite's C allocations.
+/// The Rust allocator of every binary that links this crate (server, CLI, tests, benchmarks):
+/// mimalloc in secure mode. C code (SQLite) keeps the C library's malloc, so the binary runs
+/// under LD_PRELOAD tools.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

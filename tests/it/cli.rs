@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::{browser, hidden, temp_dir, tokens_in};
 
-const BIN: &str = env!("CARGO_BIN_EXE_connect-tokens");
+pub const BIN: &str = env!("CARGO_BIN_EXE_connect-tokens");
 
 pub fn run(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(BIN)
@@ -90,6 +90,18 @@ pub fn serve_on(
     rust_log: &str,
     stderr_file: Option<&std::path::Path>,
 ) -> Server {
+    serve_with_env(data_dir, database_url, extra, rust_log, stderr_file, &[])
+}
+
+/// [`serve_on`] with more environment variables (e.g. `LD_PRELOAD` for libfaketime).
+pub fn serve_with_env(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    extra: &[&str],
+    rust_log: &str,
+    stderr_file: Option<&std::path::Path>,
+    env: &[(&str, &str)],
+) -> Server {
     let stderr = match stderr_file {
         Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
         None => Stdio::null(),
@@ -102,6 +114,7 @@ pub fn serve_on(
         .env("RUST_LOG", rust_log)
         .env_remove("DATABASE_URL")
         .envs(database_url.map(|u| ("DATABASE_URL", u)))
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()

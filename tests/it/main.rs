@@ -8,6 +8,7 @@ mod screens;
 mod api;
 mod browser;
 mod cli;
+mod clock;
 mod console;
 mod device_token;
 mod hostile;
