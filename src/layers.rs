@@ -96,7 +96,7 @@ pub struct Refusal {
 /// Checks what every route shares, before any route: `Content-Length` with `Transfer-Encoding`
 /// (request smuggling behind a proxy that trusts the other one), and path segments and query
 /// parameters that are not UTF-8 or hold control characters (refused with the field's name).
-pub fn refusal(req: &Request) -> Option<Refusal> {
+pub fn refusal<B>(req: &axum::http::Request<B>) -> Option<Refusal> {
     let refuse = |message: String| {
         Some(Refusal {
             message,

@@ -42,9 +42,16 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router(state.clone()))
         .merge(api::router())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(refuse_malformed))
         .with_state(state);
     layers::wrap(router, secure)
+}
+
+/// What answers the requests the listener refuses before routing ([`layers::refusal`]): a 400
+/// in the face's own error shape, with the common layers, and the connection closed where the
+/// request's body cannot be trusted. Kept apart from [`app`] so that well-formed requests pay
+/// nothing for it.
+pub fn refusals(secure: bool) -> Router {
+    layers::wrap(Router::new().fallback(show_refusal), secure)
 }
 
 /// Whether `path` belongs to the API (JSON errors) rather than the console (HTML pages).
@@ -67,16 +74,17 @@ async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     shown_for(req.uri().path(), error::AppError::NotFound.into_response()).await
 }
 
-/// Refuses, before any route, what [`layers::refusal`] finds wrong with a request: a 400 in the
-/// face's own error shape, and the connection closed where its body cannot be trusted.
-async fn refuse_malformed(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+/// The answer to a request the listener marked with its [`layers::Refusal`].
+async fn show_refusal(req: axum::extract::Request) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let Some(refusal) = layers::refusal(&req) else {
-        return next.run(req).await;
-    };
+    let refusal = req
+        .extensions()
+        .get::<layers::Refusal>()
+        .cloned()
+        .unwrap_or_else(|| layers::Refusal {
+            message: "The request is malformed.".into(),
+            close: true,
+        });
     let res = error::AppError::BadRequest(refusal.message).into_response();
     let mut res = shown_for(req.uri().path(), res).await;
     if refusal.close {
@@ -94,7 +102,11 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
     auth::password::warm_up();
     spawn_housekeeping(state.clone());
     let limits = server::Limits::from_config(&state.config);
-    let result = server::run(listener, app(state.clone()), limits, shutdown_signal()).await;
+    let apps = server::Apps {
+        main: app(state.clone()),
+        refusals: refusals(state.config.secure_cookies),
+    };
+    let result = server::run(listener, apps, limits, shutdown_signal()).await;
     if let Err(e) = state.usage.flush(&state.store).await {
         tracing::warn!(error = %e, "could not record token use at shutdown");
     }

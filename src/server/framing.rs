@@ -20,22 +20,34 @@ use std::sync::{Arc, Mutex, PoisonError};
 const HEAD_MAX: usize = 64 * 1024;
 
 /// What the reader expects next.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 enum State {
-    /// Bytes of a request head, up to its empty line.
-    Head(Vec<u8>),
+    /// Lines of a request head, up to its empty line.
+    Head(HeadInfo),
     /// This many bytes of a `Content-Length` body.
     Body(u64),
     /// A chunk-size line.
-    ChunkSize(Vec<u8>),
+    ChunkSize,
     /// This many bytes of chunk data, then its line break.
     ChunkData(u64),
     /// The line break after chunk data.
-    ChunkEnd(Vec<u8>),
+    ChunkEnd,
     /// Trailer lines up to the empty one.
-    Trailers(Vec<u8>),
+    Trailers,
     /// Stopped following (see the module comment).
     Stopped,
+}
+
+/// What a request head has said so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct HeadInfo {
+    /// Whether its request line has been read.
+    started: bool,
+    /// Bytes read of it.
+    size: usize,
+    content_length: Option<u64>,
+    transfer_encoding: bool,
+    chunked: bool,
 }
 
 /// The per-connection verdicts, shared between the reader and the service.
@@ -64,54 +76,44 @@ impl Verdicts {
 #[derive(Debug)]
 pub struct Framing {
     state: State,
+    /// The line being read (reused for every line of the connection).
+    line: Vec<u8>,
     verdicts: Verdicts,
 }
 
-/// What a complete head says about its body.
-struct HeadInfo {
-    content_length: Option<u64>,
-    transfer_encoding: bool,
-    chunked: bool,
+/// The value of header `name` if `line` is that header (`Name: value`, any case).
+fn header_value<'a>(line: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let n = name.len();
+    (line.len() > n && line[n] == b':' && line[..n].eq_ignore_ascii_case(name.as_bytes()))
+        .then(|| line[n + 1..].trim_ascii())
 }
 
-fn parse_head(head: &[u8]) -> Option<HeadInfo> {
-    let text = std::str::from_utf8(head).ok()?;
-    let mut info = HeadInfo {
-        content_length: None,
-        transfer_encoding: false,
-        chunked: false,
-    };
-    for line in text.split('\n').skip(1) {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':')?;
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            info.content_length = Some(value.parse().ok()?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            info.transfer_encoding = true;
-            info.chunked = value
-                .rsplit(',')
+impl HeadInfo {
+    /// Takes one header line (line break removed); false when it cannot be understood.
+    fn header(&mut self, line: &[u8]) -> bool {
+        if let Some(value) = header_value(line, "content-length") {
+            match std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                Some(n) => self.content_length = Some(n),
+                None => return false,
+            }
+        } else if let Some(value) = header_value(line, "transfer-encoding") {
+            self.transfer_encoding = true;
+            self.chunked = value
+                .rsplit(|b| *b == b',')
                 .next()
-                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         }
+        true
     }
-    Some(info)
-}
 
-/// Takes bytes into `line` up to and including a line feed; returns how many were used and
-/// whether the line is complete.
-fn take_line(line: &mut Vec<u8>, bytes: &[u8]) -> (usize, bool) {
-    match bytes.iter().position(|b| *b == b'\n') {
-        Some(i) => {
-            line.extend_from_slice(&bytes[..=i]);
-            (i + 1, true)
-        }
-        None => {
-            line.extend_from_slice(bytes);
-            (bytes.len(), false)
+    /// The state after this complete head.
+    fn body(self) -> State {
+        match (self.transfer_encoding, self.content_length) {
+            (true, Some(_)) => State::Stopped,
+            (true, None) if self.chunked => State::ChunkSize,
+            (true, None) => State::Stopped,
+            (false, Some(0) | None) => State::Head(HeadInfo::default()),
+            (false, Some(n)) => State::Body(n),
         }
     }
 }
@@ -122,7 +124,8 @@ impl Framing {
         let verdicts = Verdicts::default();
         (
             Framing {
-                state: State::Head(Vec::new()),
+                state: State::Head(HeadInfo::default()),
+                line: Vec::new(),
                 verdicts: verdicts.clone(),
             },
             verdicts,
@@ -132,109 +135,77 @@ impl Framing {
     /// Follows `bytes`, the next ones the client sent.
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let used = self.step(bytes);
+            let used = match self.state {
+                State::Stopped => return,
+                State::Body(left) | State::ChunkData(left) => {
+                    let n = left.min(bytes.len() as u64);
+                    self.state = match (self.state, left - n) {
+                        (State::Body(_), 0) => State::Head(HeadInfo::default()),
+                        (State::Body(_), rest) => State::Body(rest),
+                        (_, 0) => State::ChunkEnd,
+                        (_, rest) => State::ChunkData(rest),
+                    };
+                    n as usize
+                }
+                _ => match bytes.iter().position(|b| *b == b'\n') {
+                    Some(i) => {
+                        self.line.extend_from_slice(&bytes[..i]);
+                        self.end_of_line();
+                        self.line.clear();
+                        i + 1
+                    }
+                    None => {
+                        self.line.extend_from_slice(bytes);
+                        if self.line.len() > HEAD_MAX {
+                            self.state = State::Stopped;
+                        }
+                        bytes.len()
+                    }
+                },
+            };
             bytes = &bytes[used..];
         }
     }
 
-    /// Consumes a prefix of `bytes` (at least one byte); returns its length.
-    fn step(&mut self, bytes: &[u8]) -> usize {
-        let (used, next) = match &mut self.state {
-            State::Stopped => return bytes.len(),
-            State::Head(head) => {
-                // Blank lines before a request line are skipped, as hyper does.
-                if head.is_empty() && matches!(bytes[0], b'\r' | b'\n') {
-                    return 1;
+    /// Takes the complete line in `self.line` (its line feed removed).
+    fn end_of_line(&mut self) {
+        let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
+        let empty = line.is_empty();
+        self.state = match self.state {
+            State::Head(mut head) => {
+                head.size += self.line.len() + 1;
+                if head.size > HEAD_MAX {
+                    State::Stopped
+                } else if !head.started {
+                    // Blank lines before a request line are skipped, as hyper does.
+                    head.started = !empty;
+                    State::Head(head)
+                } else if empty {
+                    let both = head.content_length.is_some() && head.transfer_encoding;
+                    self.verdicts.push(both);
+                    head.body()
+                } else if head.header(line) {
+                    State::Head(head)
+                } else {
+                    State::Stopped
                 }
-                let mut used = 0;
-                let mut done = false;
-                for b in bytes {
-                    head.push(*b);
-                    used += 1;
-                    if head.ends_with(b"\n\r\n") || head.ends_with(b"\n\n") {
-                        done = true;
-                        break;
-                    }
+            }
+            State::ChunkSize => {
+                let size = line.split(|b| *b == b';').next().unwrap_or_default();
+                let size = std::str::from_utf8(size.trim_ascii())
+                    .ok()
+                    .and_then(|s| u64::from_str_radix(s, 16).ok());
+                match size {
+                    Some(0) => State::Trailers,
+                    Some(n) => State::ChunkData(n),
+                    None => State::Stopped,
                 }
-                if !done {
-                    if head.len() > HEAD_MAX {
-                        self.state = State::Stopped;
-                    }
-                    return used;
-                }
-                (used, self.after_head())
             }
-            State::Body(left) => {
-                let n = (*left).min(bytes.len() as u64);
-                *left -= n;
-                let next = (*left == 0).then(|| State::Head(Vec::new()));
-                (n as usize, next)
-            }
-            State::ChunkSize(line) => {
-                let (used, complete) = take_line(line, bytes);
-                let next = complete.then(|| {
-                    let text = String::from_utf8_lossy(line);
-                    let size = text.split(';').next().unwrap_or("").trim();
-                    match u64::from_str_radix(size, 16) {
-                        Ok(0) => State::Trailers(Vec::new()),
-                        Ok(n) => State::ChunkData(n),
-                        Err(_) => State::Stopped,
-                    }
-                });
-                (used, next)
-            }
-            State::ChunkData(left) => {
-                let n = (*left).min(bytes.len() as u64);
-                *left -= n;
-                let next = (*left == 0).then(|| State::ChunkEnd(Vec::new()));
-                (n as usize, next)
-            }
-            State::ChunkEnd(line) => {
-                let (used, complete) = take_line(line, bytes);
-                let next = complete.then(|| {
-                    if line.trim_ascii().is_empty() {
-                        State::ChunkSize(Vec::new())
-                    } else {
-                        State::Stopped
-                    }
-                });
-                (used, next)
-            }
-            State::Trailers(line) => {
-                let (used, complete) = take_line(line, bytes);
-                let next = complete.then(|| {
-                    if line.trim_ascii().is_empty() {
-                        State::Head(Vec::new())
-                    } else {
-                        State::Trailers(Vec::new())
-                    }
-                });
-                (used, next)
-            }
+            State::ChunkEnd if empty => State::ChunkSize,
+            State::Trailers if empty => State::Head(HeadInfo::default()),
+            State::Trailers => State::Trailers,
+            _ => State::Stopped,
         };
-        if let Some(next) = next {
-            self.state = next;
-        }
-        used.max(1)
-    }
-
-    /// The state after a complete head (queues its verdict).
-    fn after_head(&mut self) -> Option<State> {
-        let State::Head(head) = &self.state else {
-            return Some(State::Stopped);
-        };
-        let Some(info) = parse_head(head) else {
-            return Some(State::Stopped);
-        };
-        let both = info.content_length.is_some() && info.transfer_encoding;
-        self.verdicts.push(both);
-        Some(match (both, info.transfer_encoding, info.content_length) {
-            (true, _, _) => State::Stopped,
-            (false, true, _) if info.chunked => State::ChunkSize(Vec::new()),
-            (false, true, _) => State::Stopped,
-            (false, false, Some(0) | None) => State::Head(Vec::new()),
-            (false, false, Some(n)) => State::Body(n),
-        })
     }
 }
 

@@ -31,7 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 use crate::config::Config;
-use crate::layers::Smuggled;
+use crate::layers::{self, Smuggled};
 use conn::{Activity, Watched};
 use framing::Framing;
 
@@ -40,6 +40,16 @@ const RESERVED_FDS: u64 = 256;
 
 /// A connection this long without a byte may be closed to make room for a new one.
 const IDLE_ENOUGH_TO_EVICT: Duration = Duration::from_secs(1);
+
+/// What the listener serves: the application, and what answers the requests it refuses before
+/// routing (see [`crate::layers::refusal`]).
+#[derive(Clone)]
+pub struct Apps {
+    /// Every well-formed request.
+    pub main: Router,
+    /// Requests carrying a [`crate::layers::Refusal`].
+    pub refusals: Router,
+}
 
 /// The listener's limits, from the settings.
 #[derive(Debug, Clone, Copy)]
@@ -144,10 +154,10 @@ fn is_resource_exhaustion(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(24 | 23 | 12 | 105))
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` resolves, then drains.
+/// Serves `apps` on `listener` within `limits` until `shutdown` resolves, then drains.
 pub async fn run(
     listener: TcpListener,
-    router: Router,
+    apps: Apps,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -196,7 +206,7 @@ pub async fn run(
             drop(stream);
             continue;
         }
-        serve_connection(stream, peer, &router, limits, &open, &graceful, epoch);
+        serve_connection(stream, peer, &apps, limits, &open, &graceful, epoch);
     }
     drop(listener);
     if tokio::time::timeout(limits.shutdown_deadline, graceful.shutdown())
@@ -212,7 +222,7 @@ pub async fn run(
 fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    router: &Router,
+    apps: &Apps,
     limits: Limits,
     open: &Arc<Open>,
     graceful: &GracefulShutdown,
@@ -221,13 +231,19 @@ fn serve_connection(
     let _ = stream.set_nodelay(true);
     let (framing, verdicts) = Framing::new();
     let (io, activity) = Watched::new(stream, epoch, framing);
-    let router = router.clone();
+    let apps = apps.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         if verdicts.next_is_smuggling() {
             req.extensions_mut().insert(Smuggled);
         }
         req.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(req)
+        match layers::refusal(&req) {
+            None => apps.main.clone().oneshot(req),
+            Some(refusal) => {
+                req.extensions_mut().insert(refusal);
+                apps.refusals.clone().oneshot(req)
+            }
+        }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

@@ -1,0 +1,219 @@
+//! Benchmark: the API under hostile traffic, side by side in one run (`wrk -t2 -c32`, short
+//! alternating rounds, medians):
+//!
+//! 1. a revoked token retried at full speed against an unknown one (both 401): the refused path
+//!    must cost no more than the unknown one (goal: ratio ≥ 0.9), and the audit log gains a
+//!    counted entry per minute, not a row per retry;
+//! 2. an authenticated device GET's latency with and without 2,000 idle connections open.
+//!
+//! Run: `cargo bench --bench hostile` (needs `wrk`: `apt-get install -y wrk`).
+
+use std::process::Command;
+use std::time::Duration;
+
+use connect_tokens::domain::scope::{Permissions, Target};
+use connect_tokens::domain::token::{self, TokenKind};
+use connect_tokens::store::devices::Device;
+use connect_tokens::store::fleets::Fleet;
+use connect_tokens::store::tokens::{NewToken, TokenFilter};
+use connect_tokens::{AppState, Config, Store};
+
+const ROUNDS: usize = 10;
+const IDLE_CONNECTIONS: usize = 2000;
+
+/// One wrk run: requests per second and the median latency in milliseconds.
+struct Run {
+    per_second: f64,
+    p50_ms: f64,
+}
+
+fn wrk(url: &str, header: &str) -> Run {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c32", "-d", "1s", "--latency", "-H", header, url])
+        .output()
+        .expect("wrk is needed: apt-get install -y wrk");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let per_second = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected wrk output: {text}"));
+    let p50 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("50%"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no latency in wrk output: {text}"));
+    let p50_ms = if let Some(us) = p50.strip_suffix("us") {
+        us.parse::<f64>().unwrap() / 1000.0
+    } else if let Some(ms) = p50.strip_suffix("ms") {
+        ms.parse().unwrap()
+    } else {
+        p50.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0
+    };
+    Run { per_second, p50_ms }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Stores a device details token on fleet `bench`; returns its plaintext.
+async fn token(store: &Store, now: i64) -> String {
+    let t = token::generate(TokenKind::DeviceDetails);
+    let target = Target::Fleet("bench".into());
+    let new = NewToken {
+        kind: TokenKind::DeviceDetails,
+        hash: &t.hash,
+        hint: &t.hint,
+        description: "bench",
+        user_id: None,
+        target: Some(&target),
+        permissions: Permissions::ALL,
+        created_by: None,
+        expires_at: now + 86_400,
+        form_nonce: None,
+    };
+    store.insert_token(&new, now).await.unwrap();
+    t.plaintext.expose().to_owned()
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = std::env::temp_dir().join(format!("ct-bench-hostile-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::connect(&connect_tokens::config::sqlite_url(&dir))
+        .await
+        .unwrap();
+    let now = connect_tokens::domain::now();
+    let fleet = Fleet {
+        key: "bench".into(),
+        name: "Bench".into(),
+        description: String::new(),
+    };
+    store.create_fleet(&fleet, now).await.unwrap();
+    let devices: Vec<Device> = connect_tokens::demo::demo_devices(now, 10_000)
+        .into_iter()
+        .map(|d| Device {
+            fleet_key: "bench".into(),
+            ..d
+        })
+        .collect();
+    store.insert_devices(&devices).await.unwrap();
+    let live = token(&store, now).await;
+    let revoked = token(&store, now).await;
+    let newest = store
+        .find_tokens(&TokenFilter::default(), 0, 1)
+        .await
+        .unwrap();
+    store.revoke_token(&newest[0].id, now).await.unwrap();
+    let unknown = token::generate(TokenKind::DeviceDetails)
+        .plaintext
+        .expose()
+        .to_owned();
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let server_store = store.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                connect_tokens::serve(listener, AppState::new(server_store, Config::default()))
+                    .await
+                    .unwrap();
+            });
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = format!("http://{addr}/api/v2/bench/devices/{}", devices[4242].uuid);
+    let bearer = |t: &str| format!("Authorization: Bearer {t}");
+    let audit_before = store
+        .find_audit(&[], "", i64::MAX, 1_000_000)
+        .await
+        .unwrap()
+        .len();
+
+    println!("1. refused (revoked) against unknown token, both 401");
+    println!("round  unknown req/s  revoked req/s  ratio");
+    wrk(&url, &bearer(&unknown));
+    wrk(&url, &bearer(&revoked));
+    let (mut unknown_runs, mut revoked_runs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        let (u, r) = if round % 2 == 1 {
+            let u = wrk(&url, &bearer(&unknown));
+            (u, wrk(&url, &bearer(&revoked)))
+        } else {
+            let r = wrk(&url, &bearer(&revoked));
+            (wrk(&url, &bearer(&unknown)), r)
+        };
+        let ratio = r.per_second / u.per_second;
+        println!("{round:>5}  {:>13.0}  {:>13.0}  {ratio:.2}", u.per_second, r.per_second);
+        unknown_runs.push(u.per_second);
+        revoked_runs.push(r.per_second);
+        ratios.push(ratio);
+    }
+    // The refusal counts reach the database with the usage flush (every 10 s).
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let entries = store.find_audit(&[], "", i64::MAX, 1_000_000).await.unwrap();
+    let refused: i64 = entries
+        .iter()
+        .filter(|e| e.action == "token.refused")
+        .map(|e| e.count)
+        .sum();
+    println!(
+        "medians: unknown {:.0} req/s, revoked {:.0} req/s; median per-round ratio {:.2} (goal ≥ 0.9)",
+        median(&mut unknown_runs),
+        median(&mut revoked_runs),
+        median(&mut ratios)
+    );
+    println!(
+        "audit log: {} new entries for {refused} refused requests",
+        entries.len() - audit_before
+    );
+
+    println!("\n2. authenticated device GET with and without {IDLE_CONNECTIONS} idle connections");
+    println!("round  p50 ms (none)  p50 ms (idle)  req/s (none)  req/s (idle)");
+    let (mut plain_p50, mut idle_p50, mut plain_rps, mut idle_rps) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        let with_idle = || async {
+            // Fresh ones each round: the server closes connections that send nothing within
+            // its header-read timeout (10 s).
+            let mut idle = Vec::with_capacity(IDLE_CONNECTIONS);
+            for _ in 0..IDLE_CONNECTIONS {
+                idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+            }
+            let run = wrk(&url, &bearer(&live));
+            drop(idle);
+            run
+        };
+        let (p, i) = if round % 2 == 1 {
+            let p = wrk(&url, &bearer(&live));
+            (p, with_idle().await)
+        } else {
+            let i = with_idle().await;
+            (wrk(&url, &bearer(&live)), i)
+        };
+        println!(
+            "{round:>5}  {:>13.2}  {:>13.2}  {:>12.0}  {:>12.0}",
+            p.p50_ms, i.p50_ms, p.per_second, i.per_second
+        );
+        plain_p50.push(p.p50_ms);
+        idle_p50.push(i.p50_ms);
+        plain_rps.push(p.per_second);
+        idle_rps.push(i.per_second);
+    }
+    println!(
+        "medians: p50 {:.2} ms without, {:.2} ms with {IDLE_CONNECTIONS} idle connections (goal ≤ 10 ms); \
+         {:.0} / {:.0} req/s",
+        median(&mut plain_p50),
+        median(&mut idle_p50),
+        median(&mut plain_rps),
+        median(&mut idle_rps)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
