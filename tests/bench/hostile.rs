@@ -15,7 +15,7 @@ use connect_tokens::domain::scope::{Permissions, Target};
 use connect_tokens::domain::token::{self, TokenKind};
 use connect_tokens::store::devices::Device;
 use connect_tokens::store::fleets::Fleet;
-use connect_tokens::store::tokens::{NewToken, TokenFilter};
+use connect_tokens::store::tokens::NewToken;
 use connect_tokens::{AppState, Config, Store};
 
 const ROUNDS: usize = 10;
@@ -102,11 +102,12 @@ async fn main() {
     store.insert_devices(&devices).await.unwrap();
     let live = token(&store, now).await;
     let revoked = token(&store, now).await;
-    let newest = store
-        .find_tokens(&TokenFilter::default(), 0, 1)
+    let record = store
+        .token_by_hash(&token::TokenHash::of(&revoked))
         .await
+        .unwrap()
         .unwrap();
-    store.revoke_token(&newest[0].id, now).await.unwrap();
+    store.revoke_token(&record.id, now).await.unwrap();
     let unknown = token::generate(TokenKind::DeviceDetails)
         .plaintext
         .expose()
@@ -131,6 +132,20 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let url = format!("http://{addr}/api/v2/bench/devices/{}", devices[4242].uuid);
     let bearer = |t: &str| format!("Authorization: Bearer {t}");
+    for (t, want) in [(&live, 200), (&revoked, 401), (&unknown, 401)] {
+        let status = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(
+            status.as_u16(),
+            want,
+            "the benchmark's tokens are what they claim"
+        );
+    }
     let audit_before = store
         .find_audit(&[], "", i64::MAX, 1_000_000)
         .await
@@ -151,14 +166,20 @@ async fn main() {
             (wrk(&url, &bearer(&unknown)), r)
         };
         let ratio = r.per_second / u.per_second;
-        println!("{round:>5}  {:>13.0}  {:>13.0}  {ratio:.2}", u.per_second, r.per_second);
+        println!(
+            "{round:>5}  {:>13.0}  {:>13.0}  {ratio:.2}",
+            u.per_second, r.per_second
+        );
         unknown_runs.push(u.per_second);
         revoked_runs.push(r.per_second);
         ratios.push(ratio);
     }
     // The refusal counts reach the database with the usage flush (every 10 s).
     tokio::time::sleep(Duration::from_secs(11)).await;
-    let entries = store.find_audit(&[], "", i64::MAX, 1_000_000).await.unwrap();
+    let entries = store
+        .find_audit(&[], "", i64::MAX, 1_000_000)
+        .await
+        .unwrap();
     let refused: i64 = entries
         .iter()
         .filter(|e| e.action == "token.refused")
