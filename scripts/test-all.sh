@@ -32,7 +32,8 @@ LOG_DIR=$(mktemp -d)
 passes=()
 PG_DIR=""
 tally() {
-  awk '/^test result:/ {
+  awk '/^schemathesis: [0-9]+ passed, [0-9]+ failed/ { bins++; n["passed"] += $2; n["failed"] += $4 }
+       /^test result:/ {
          bins++
          for (i = 2; i <= NF; i++) { k = $i; if (sub(/;$/, "", k) && (k == "passed" || k == "failed" || k == "ignored")) n[k] += $(i - 1) }
        }
@@ -78,6 +79,9 @@ run_pass "browser (SQLite)" cargo test --test it browser:: -- --ignored --test-t
 
 # The binary under LD_PRELOAD tools: libfaketime moves the server's clock, valgrind watches it.
 run_pass "faketime and valgrind" cargo test --test it clock:: -- --ignored
+
+# The API fuzzed against its own OpenAPI document (schemathesis from PyPI, in a venv).
+run_pass "schemathesis" scripts/api-fuzz.sh 40
 
 # The integration binary again on PostgreSQL, with the PostgreSQL-only (scale-out) tests.
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)

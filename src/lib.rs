@@ -24,7 +24,9 @@ pub mod web;
 
 /// The Rust allocator of every binary that links this crate (server, CLI, tests, benchmarks):
 /// mimalloc in secure mode. C code (SQLite) keeps the C library's malloc, so the binary runs
-/// under LD_PRELOAD tools.
+/// under LD_PRELOAD tools. (Fuzzing builds keep the system allocator, which the sanitizer
+/// watches.)
+#[cfg(not(fuzzing))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

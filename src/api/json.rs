@@ -178,6 +178,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if let Some((at, problem)) = refused_text(&value, "") {
             return Err(AppError::BadRequest(format!("`{at}` {problem}.")));
         }
+        if let Some(at) = null_member(&value, "") {
+            return Err(AppError::BadRequest(format!(
+                "`{at}` is null: leave a field out rather than send null."
+            )));
+        }
         T::deserialize(&value).map(ApiJson).map_err(|e| {
             AppError::BadRequest(format!(
                 "Failed to deserialize the JSON body into the target type: {e}"
@@ -186,9 +191,33 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The first object member in `value` that is `null` (the API has no null values: a field is
+/// given or left out).
+pub fn null_member(value: &serde_json::Value, at: &str) -> Option<String> {
+    match value {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| null_member(v, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if v.is_null() {
+                Some(here)
+            } else {
+                null_member(v, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// The first string (or key) in `value` that breaks [`text::check_input`], with where it is
 /// (`name`, `tags[2]`, `target.fleet`).
-fn refused_text(value: &serde_json::Value, at: &str) -> Option<(String, TextError)> {
+pub fn refused_text(value: &serde_json::Value, at: &str) -> Option<(String, TextError)> {
     match value {
         serde_json::Value::String(s) => text::check_input(s).err().map(|e| (at.to_owned(), e)),
         serde_json::Value::Array(items) => items

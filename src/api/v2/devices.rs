@@ -37,6 +37,8 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
     };
     for (k, v) in pairs {
         match k.as_str() {
+            // Empty: the first page, as if `after` were left out.
+            "after" if v.is_empty() => q.after.clear(),
             "after" => {
                 q.after = names::normalize_device_uuid(&v).ok_or_else(|| {
                     AppError::BadRequest(
@@ -218,6 +220,10 @@ mod tests {
     #[test]
     fn list_queries() {
         assert_eq!(parse_list_query(None).unwrap().limit, 100);
+        assert_eq!(
+            parse_list_query(Some("after=")).unwrap(),
+            parse_list_query(None).unwrap()
+        );
         let q = parse_list_query(Some(
             "limit=5&after=D-0000-00AA&group_name=g&tags[]=Edge&tags%5B%5D=lab",
         ))
@@ -238,6 +244,7 @@ mod tests {
             "limit=1e3",
             "limit=99999999999999999999",
             "after=x",
+            "after=%20",
             "tags[]=a%20b",
             "sort=name",
             "limit=%FF",
