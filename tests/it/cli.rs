@@ -102,11 +102,41 @@ pub fn serve_with_env(
     stderr_file: Option<&std::path::Path>,
     env: &[(&str, &str)],
 ) -> Server {
+    serve_via(
+        &[],
+        data_dir,
+        database_url,
+        extra,
+        rust_log,
+        stderr_file,
+        env,
+    )
+}
+
+/// [`serve_with_env`] run through `wrapper` (a command that execs the binary it is given, such
+/// as `prlimit --nofile=…`).
+pub fn serve_via(
+    wrapper: &[&str],
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    extra: &[&str],
+    rust_log: &str,
+    stderr_file: Option<&std::path::Path>,
+    env: &[(&str, &str)],
+) -> Server {
     let stderr = match stderr_file {
         Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
         None => Stdio::null(),
     };
-    let child = Command::new(BIN)
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    let child = command
         .arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--bind", "127.0.0.1:0"])

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cli::{Server, run, serve_on};
+use crate::cli::{Server, run, serve_on, serve_via};
 use crate::helpers::temp_dir;
 
 /// An admin and their user token in a fresh data dir, made with the command line.
@@ -225,4 +225,33 @@ async fn sigterm_with_a_stalled_client_exits_by_the_deadline_and_flushes_usage()
         tokens[0].last_used_at.is_some(),
         "usage flushed at shutdown"
     );
+}
+
+#[tokio::test]
+async fn a_low_open_file_limit_caps_connections_instead_of_wedging_the_server() {
+    let dir = temp_dir("listener");
+    // 300 descriptors and no way to raise them (no CAP_SYS_RESOURCE): the cap comes down to fit.
+    let wrapper = [
+        "prlimit",
+        "--nofile=300:300",
+        "setpriv",
+        "--bounding-set=-sys_resource",
+        "--inh-caps=-sys_resource",
+    ];
+    let server = serve_via(&wrapper, &dir, None, &[], "warn", None, &[]);
+    let mut hogs = Vec::new();
+    for _ in 0..400 {
+        if let Ok(stream) = TcpStream::connect(server.authority()).await {
+            hogs.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..5 {
+        assert_eq!(get(&server, "/healthz", None).await, StatusCode::OK);
+        assert_eq!(
+            get(&server, "/readyz", None).await,
+            StatusCode::OK,
+            "the database still opens"
+        );
+    }
 }
