@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "CONNECT_TOKENS_IDLE_TIMEOUT_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub idle_timeout_secs: u64,
+    /// A request must be read and answered within this many seconds, however slowly its body
+    /// trickles in.
+    #[arg(long, env = "CONNECT_TOKENS_REQUEST_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
     /// Most client connections open at once (lowered to fit the open-file limit); when full,
     /// the idlest connection is closed to make room.
     #[arg(long, env = "CONNECT_TOKENS_MAX_CONNECTIONS", default_value_t = 25_000,

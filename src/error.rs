@@ -85,7 +85,14 @@ impl From<StoreError> for AppError {
                 AppError::Conflict(format!("That {what} already exists."))
             }
             StoreError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unreachable");
+                // At most one line a second: hostile traffic during an outage must not flood
+                // the log.
+                static LAST_LOGGED: std::sync::atomic::AtomicI64 =
+                    std::sync::atomic::AtomicI64::new(0);
+                let now = crate::domain::now();
+                if LAST_LOGGED.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
+                    tracing::warn!(error = %cause, "database unreachable");
+                }
                 AppError::Unavailable
             }
             other => AppError::Internal(other.into()),

@@ -80,7 +80,8 @@ pub fn wrap(router: Router, secure: bool) -> Router {
 }
 
 /// Marks a request whose head carried both `Content-Length` and `Transfer-Encoding` (the
-/// listener sees the raw head; hyper drops one of the two before the router could).
+/// listener sees the raw head; hyper drops one of the two before the router could), or whose
+/// framing the listener could not follow.
 #[derive(Debug, Clone, Copy)]
 pub struct Smuggled;
 
@@ -108,7 +109,7 @@ pub fn refusal<B>(req: &axum::http::Request<B>) -> Option<Refusal> {
         && headers.contains_key(header::TRANSFER_ENCODING);
     if both || req.extensions().get::<Smuggled>().is_some() {
         return Some(Refusal {
-            message: "A request cannot have both Content-Length and Transfer-Encoding.".into(),
+            message: "The request's length is ambiguous: it has both Content-Length and Transfer-Encoding, or framing this server cannot follow.".into(),
             close: true,
         });
     }
@@ -117,14 +118,14 @@ pub fn refusal<B>(req: &axum::http::Request<B>) -> Option<Refusal> {
         for segment in path.split('/') {
             if let Err(problem) =
                 text::decode_form_component(segment.replace('+', "%2B").as_bytes())
-                    .and_then(|s| text::check_input(&s))
+                    .and_then(|s| text::check_no_control(&s))
             {
                 return refuse(format!("The URL path {problem}."));
             }
         }
     }
     if let Some(query) = req.uri().query()
-        && let Err((name, problem)) = text::decode_form(query.as_bytes())
+        && let Err((name, problem)) = text::decode_query(query.as_bytes())
     {
         return refuse(format!("The query parameter `{name}` {problem}."));
     }

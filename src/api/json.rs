@@ -1,8 +1,8 @@
 //! JSON shapes shared by the API handlers, and the JSON body extractor.
 
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -163,27 +163,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let value = match Json::<serde_json::Value>::from_request(req, state).await {
-            Ok(Json(v)) => v,
-            Err(e) => {
-                return Err(match e.status() {
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                        AppError::UnsupportedMediaType(e.body_text())
-                    }
-                    StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(e.body_text()),
-                    _ => AppError::BadRequest(e.body_text()),
-                });
-            }
-        };
-        if let Some((at, problem)) = refused_text(&value, "") {
-            return Err(AppError::BadRequest(format!("`{at}` {problem}.")));
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json);
+        if !json {
+            return Err(AppError::UnsupportedMediaType(
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
         }
-        if let Some(at) = null_member(&value, "") {
-            return Err(AppError::BadRequest(format!(
-                "`{at}` is null: leave a field out rather than send null."
-            )));
-        }
-        T::deserialize(&value).map(ApiJson).map_err(|e| {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(e.body_text()),
+                _ => AppError::BadRequest(e.body_text()),
+            })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            AppError::BadRequest(format!("Failed to parse the request body as JSON: {e}"))
+        })?;
+        check_body(&value).map_err(AppError::BadRequest)?;
+        // Parsed again into the type (not from the value), so that a repeated key is refused
+        // rather than the last one silently winning.
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             AppError::BadRequest(format!(
                 "Failed to deserialize the JSON body into the target type: {e}"
             ))
@@ -191,51 +193,101 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// The first object member in `value` that is `null` (the API has no null values: a field is
-/// given or left out).
-pub fn null_member(value: &serde_json::Value, at: &str) -> Option<String> {
+/// Whether a `Content-Type` is JSON (`application/json` or `application/…+json`).
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// One step of a path into a JSON value.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// What is wrong at a place in a JSON body.
+enum Problem {
+    Text(TextError),
+    Null,
+}
+
+/// The first problem in `value`, with the steps to it (innermost first). Nothing is allocated
+/// unless there is a problem: a hostile body's size costs one walk.
+fn first_problem(value: &serde_json::Value) -> Option<(Vec<Step<'_>>, Problem)> {
     match value {
-        serde_json::Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| null_member(v, &format!("{at}[{i}]"))),
+        serde_json::Value::String(s) => text::check_input(s)
+            .err()
+            .map(|e| (Vec::new(), Problem::Text(e))),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            first_problem(v).map(|(mut steps, problem)| {
+                steps.push(Step::Index(i));
+                (steps, problem)
+            })
+        }),
         serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
-            let here = if at.is_empty() {
-                k.clone()
-            } else {
-                format!("{at}.{k}")
+            let found = match text::check_input(k) {
+                Err(e) => Some((Vec::new(), Problem::Text(e))),
+                Ok(()) if v.is_null() => Some((Vec::new(), Problem::Null)),
+                Ok(()) => first_problem(v),
             };
-            if v.is_null() {
-                Some(here)
-            } else {
-                null_member(v, &here)
-            }
+            found.map(|(mut steps, problem)| {
+                steps.push(Step::Key(k));
+                (steps, problem)
+            })
         }),
         _ => None,
     }
 }
 
-/// The first string (or key) in `value` that breaks [`text::check_input`], with where it is
-/// (`name`, `tags[2]`, `target.fleet`).
-pub fn refused_text(value: &serde_json::Value, at: &str) -> Option<(String, TextError)> {
-    match value {
-        serde_json::Value::String(s) => text::check_input(s).err().map(|e| (at.to_owned(), e)),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, v)| refused_text(v, &format!("{at}[{i}]"))),
-        serde_json::Value::Object(fields) => fields.iter().find_map(|(k, v)| {
-            let here = if at.is_empty() {
-                k.clone()
-            } else {
-                format!("{at}.{k}")
-            };
-            match text::check_input(k) {
-                Err(e) => Some((here.escape_debug().to_string(), e)),
-                Ok(()) => refused_text(v, &here),
+/// Checks every string and key of a JSON body against [`text::check_input`] and refuses null
+/// members (the API has no null values: a field is given or left out); the message names the
+/// place (`name`, `tags[2]`, `target.fleet`).
+pub fn check_body(value: &serde_json::Value) -> Result<(), String> {
+    let Some((steps, problem)) = first_problem(value) else {
+        return Ok(());
+    };
+    let mut at = String::new();
+    for step in steps.iter().rev() {
+        match step {
+            Step::Key(k) if at.is_empty() => at.push_str(&k.escape_debug().to_string()),
+            Step::Key(k) => {
+                at.push('.');
+                at.push_str(&k.escape_debug().to_string());
             }
-        }),
-        _ => None,
+            Step::Index(i) => at.push_str(&format!("[{i}]")),
+        }
+    }
+    Err(match problem {
+        Problem::Text(e) => format!("`{at}` {e}."),
+        Problem::Null => format!("`{at}` is null: leave a field out rather than send null."),
+    })
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_problem_is_named_by_its_place() {
+        let at = |v: serde_json::Value| check_body(&v).unwrap_err();
+        assert!(check_body(&serde_json::json!({"name": "two\nlines", "tags": ["a"]})).is_ok());
+        assert!(
+            at(serde_json::json!({"tags": ["ok", "x\u{0}"]})).starts_with("`tags[1]` contains")
+        );
+        assert!(at(serde_json::json!({"a": [1, {"b": null}]})).starts_with("`a[1].b` is null"));
+        assert!(
+            at(serde_json::json!({"target": {"fleet": "\u{1b}"}})).starts_with("`target.fleet`")
+        );
+        assert!(at(serde_json::json!({"k\u{7}": 1})).contains("control"));
+        // A wide array of numbers costs one walk and no allocation per element.
+        let wide = serde_json::Value::Array(vec![serde_json::json!(0); 100_000]);
+        assert!(check_body(&serde_json::json!({ "x".repeat(30_000): wide })).is_ok());
     }
 }
 

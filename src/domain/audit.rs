@@ -267,11 +267,15 @@ impl Refusal {
         }
     }
 
-    /// The aggregation key: equal for the refusals one entry counts.
+    /// The aggregation key: equal for the refusals one entry counts. IPv6 sources count by
+    /// their /64 network (one host can use every address in it).
     pub fn key(&self) -> String {
         format!(
             "{}|{}|{}|{}",
-            self.token_id, self.reason, self.source, self.minute
+            self.token_id,
+            self.reason,
+            source_network(&self.source),
+            self.minute
         )
     }
 
@@ -284,6 +288,18 @@ impl Refusal {
         )
         .token(&self.token_id)
         .detail(&self.reason)
+    }
+}
+
+/// The part of a source address that stands for one client: an IPv6 address's /64 network,
+/// anything else as it is.
+fn source_network(source: &str) -> String {
+    match source.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => source.to_owned(),
     }
 }
 
@@ -323,6 +339,10 @@ mod tests {
         assert_eq!(at(-1).minute, -60);
         let other = Refusal::new("t1", "expired", "10.0.0.1".into(), 120);
         assert_ne!(other.key(), at(120).key());
+        let v6 = |source: &str| Refusal::new("t1", "revoked", source.into(), 120).key();
+        assert_eq!(v6("2001:db8:1:2::1"), v6("2001:db8:1:2:ffff::9"), "one /64");
+        assert_ne!(v6("2001:db8:1:2::1"), v6("2001:db8:1:3::1"));
+        assert_ne!(v6("10.0.0.1"), v6("10.0.0.2"));
         let event = at(125).event();
         assert_eq!(event.action, AuditAction::TokenRefused);
         assert_eq!(event.token_id.as_deref(), Some("t1"));

@@ -131,9 +131,31 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes a whole urlencoded text (a query string or a form body) strictly and checks every
-/// name and value with [`check_input`]; the error names the field at fault.
+/// A query parameter or path segment: no control character at all (no use for a line break
+/// there).
+pub fn check_no_control(s: &str) -> Result<(), TextError> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(TextError::Control(c)),
+        None => Ok(()),
+    }
+}
+
+/// Decodes a form body strictly and checks every name and value with [`check_input`] (a
+/// textarea may hold line breaks); the error names the field at fault.
 pub fn decode_form(raw: &[u8]) -> Result<Vec<(String, String)>, (String, TextError)> {
+    decode_pairs(raw, check_input)
+}
+
+/// Decodes a query string strictly and checks every name and value with [`check_no_control`];
+/// the error names the parameter at fault.
+pub fn decode_query(raw: &[u8]) -> Result<Vec<(String, String)>, (String, TextError)> {
+    decode_pairs(raw, check_no_control)
+}
+
+fn decode_pairs(
+    raw: &[u8],
+    check_input: fn(&str) -> Result<(), TextError>,
+) -> Result<Vec<(String, String)>, (String, TextError)> {
     let mut pairs = Vec::new();
     for part in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match part.iter().position(|b| *b == b'=') {
@@ -224,6 +246,19 @@ mod tests {
             ("tags[]".to_owned(), TextError::Control('\u{1b}'))
         );
         assert!(decode_form(b"%FF=1").is_err());
+        assert_eq!(
+            decode_form(b"d=a%0Ab").unwrap()[0].1,
+            "a\nb",
+            "a textarea's line break"
+        );
+        assert_eq!(
+            decode_query(b"q=a%0Ab").unwrap_err(),
+            ("q".to_owned(), TextError::Control('\n'))
+        );
+        assert_eq!(
+            decode_query(b"q=a%09b").unwrap_err().1,
+            TextError::Control('\t')
+        );
         assert_eq!(decode_form(b"").unwrap(), []);
     }
 }

@@ -5,22 +5,31 @@
 //! application sees it, and closes the connection afterwards. Behind a proxy that trusts
 //! `Content-Length` instead, that is request smuggling, so we refuse the request outright
 //! (SECURITY.md 26). The application cannot see the dropped header, so this reader watches the
-//! raw bytes: it splits them into heads and bodies as hyper does and queues, for every head, whether
-//! it carried both. The service pops one verdict per request, in order (HTTP/1.1 handles one
-//! request at a time per connection).
+//! raw bytes: it splits them into heads and bodies as hyper does and queues, for every head, its
+//! request line and whether it carried both. The service takes one verdict per request, in
+//! order (HTTP/1.1 handles one request at a time per connection).
 //!
-//! Once a head carries both, or anything is not understood, the reader stops: hyper closes such a
-//! connection after that request, and a reader that lost track must not guess.
+//! It fails closed. A verdict whose request line is not the request's own means the reader and
+//! hyper disagree about where a request starts; a request with no verdict means the reader gave
+//! up (something it does not understand, which hyper refuses anyway). Either way the request is
+//! refused and the connection closed, rather than guessed about.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Longest request head followed (hyper's own limit is larger; a longer head just stops the
-/// reader, and then no verdict is invented).
-const HEAD_MAX: usize = 64 * 1024;
+/// Longest request head followed; the listener tells hyper to refuse longer ones (431), so the
+/// reader never stops on a head hyper accepts.
+pub const HEAD_MAX: usize = 64 * 1024;
+
+/// What is kept of a request line to compare with the request (method and target): a longer
+/// target is compared on this prefix.
+const REQUEST_LINE_KEPT: usize = 2048;
+
+/// What is kept of a header line: enough for the names and values the reader looks at.
+const HEADER_LINE_KEPT: usize = 256;
 
 /// What the reader expects next.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 enum State {
     /// Lines of a request head, up to its empty line.
     Head(HeadInfo),
@@ -32,52 +41,72 @@ enum State {
     ChunkData(u64),
     /// The line break after chunk data.
     ChunkEnd,
-    /// Trailer lines up to the empty one.
+    /// Trailer lines up to the empty one (which, as for hyper, must be exactly CR LF).
     Trailers,
-    /// Stopped following (see the module comment).
+    /// Gave up (see the module comment): no more verdicts.
     Stopped,
 }
 
 /// What a request head has said so far.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 struct HeadInfo {
-    /// Whether its request line has been read.
-    started: bool,
     /// Bytes read of it.
     size: usize,
-    content_length: Option<u64>,
+    content_length: bool,
+    length: Option<u64>,
     transfer_encoding: bool,
     chunked: bool,
 }
 
+/// One request head as the reader saw it.
+struct Verdict {
+    /// `METHOD target`, at most [`REQUEST_LINE_KEPT`] bytes.
+    request_line: Vec<u8>,
+    /// Whether it carried both `Content-Length` and `Transfer-Encoding`.
+    both: bool,
+}
+
 /// The per-connection verdicts, shared between the reader and the service.
-#[derive(Debug, Clone, Default)]
-pub struct Verdicts(Arc<Mutex<VecDeque<bool>>>);
+#[derive(Clone, Default)]
+pub struct Verdicts(Arc<Mutex<VecDeque<Verdict>>>);
 
 impl Verdicts {
-    /// Whether the next request's head carried both `Content-Length` and `Transfer-Encoding`.
-    pub fn next_is_smuggling(&self) -> bool {
-        self.0
+    /// Whether the request `method target` must be refused (and its connection closed): its
+    /// head carried both `Content-Length` and `Transfer-Encoding`, or the reader lost track.
+    pub fn refuse(&self, method: &str, target: &str) -> bool {
+        let next = self
+            .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
-            .unwrap_or(false)
+            .pop_front();
+        let Some(verdict) = next else {
+            return true;
+        };
+        let mut seen = Vec::with_capacity(method.len() + 1 + target.len());
+        seen.extend_from_slice(method.as_bytes());
+        seen.push(b' ');
+        seen.extend_from_slice(target.as_bytes());
+        seen.truncate(REQUEST_LINE_KEPT);
+        verdict.both || verdict.request_line != seen
     }
 
-    fn push(&self, both: bool) {
+    fn push(&self, verdict: Verdict) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push_back(both);
+            .push_back(verdict);
     }
 }
 
 /// Follows one connection's incoming bytes.
-#[derive(Debug)]
 pub struct Framing {
     state: State,
-    /// The line being read (reused for every line of the connection).
+    /// The line being read (kept short: see [`HEADER_LINE_KEPT`]), reused for every line.
     line: Vec<u8>,
+    /// Its full length, including what was not kept.
+    line_len: usize,
+    /// The current head's request line (`METHOD target`).
+    request_line: Vec<u8>,
     verdicts: Verdicts,
 }
 
@@ -89,31 +118,32 @@ fn header_value<'a>(line: &'a [u8], name: &str) -> Option<&'a [u8]> {
 }
 
 impl HeadInfo {
-    /// Takes one header line (line break removed); false when it cannot be understood.
-    fn header(&mut self, line: &[u8]) -> bool {
+    /// Takes one header line (line break removed, possibly cut at [`HEADER_LINE_KEPT`]).
+    fn header(&mut self, line: &[u8], complete: bool) {
         if let Some(value) = header_value(line, "content-length") {
-            match std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
-                Some(n) => self.content_length = Some(n),
-                None => return false,
-            }
+            // Present even when it cannot be read: hyper may skip it, a proxy may not.
+            self.content_length = true;
+            self.length = complete
+                .then(|| std::str::from_utf8(value).ok()?.parse().ok())
+                .flatten();
         } else if let Some(value) = header_value(line, "transfer-encoding") {
             self.transfer_encoding = true;
-            self.chunked = value
-                .rsplit(|b| *b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            self.chunked = complete
+                && value
+                    .rsplit(|b| *b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         }
-        true
     }
 
     /// The state after this complete head.
     fn body(self) -> State {
-        match (self.transfer_encoding, self.content_length) {
-            (true, Some(_)) => State::Stopped,
-            (true, None) if self.chunked => State::ChunkSize,
-            (true, None) => State::Stopped,
-            (false, Some(0) | None) => State::Head(HeadInfo::default()),
-            (false, Some(n)) => State::Body(n),
+        match (self.transfer_encoding, self.content_length, self.length) {
+            (true, false, _) if self.chunked => State::ChunkSize,
+            (true, _, _) => State::Stopped,
+            (false, false, _) | (false, true, Some(0)) => State::Head(HeadInfo::default()),
+            (false, true, Some(n)) => State::Body(n),
+            (false, true, None) => State::Stopped,
         }
     }
 }
@@ -126,6 +156,8 @@ impl Framing {
             Framing {
                 state: State::Head(HeadInfo::default()),
                 line: Vec::new(),
+                line_len: 0,
+                request_line: Vec::new(),
                 verdicts: verdicts.clone(),
             },
             verdicts,
@@ -147,47 +179,78 @@ impl Framing {
                     };
                     n as usize
                 }
-                _ => match bytes.iter().position(|b| *b == b'\n') {
-                    Some(i) => {
-                        self.line.extend_from_slice(&bytes[..i]);
+                _ => {
+                    let (piece, used, complete) = match bytes.iter().position(|b| *b == b'\n') {
+                        Some(i) => (&bytes[..i], i + 1, true),
+                        None => (bytes, bytes.len(), false),
+                    };
+                    let keep = self.kept_line_len().saturating_sub(self.line.len());
+                    self.line.extend_from_slice(&piece[..piece.len().min(keep)]);
+                    self.line_len += piece.len();
+                    if complete {
                         self.end_of_line();
                         self.line.clear();
-                        i + 1
+                        self.line_len = 0;
+                    } else if self.line_len > HEAD_MAX {
+                        self.stop();
                     }
-                    None => {
-                        self.line.extend_from_slice(bytes);
-                        if self.line.len() > HEAD_MAX {
-                            self.state = State::Stopped;
-                        }
-                        bytes.len()
-                    }
-                },
+                    used
+                }
             };
             bytes = &bytes[used..];
         }
     }
 
+    /// How much of the current line is worth keeping.
+    fn kept_line_len(&self) -> usize {
+        match self.state {
+            State::Head(head) if head.size == 0 => REQUEST_LINE_KEPT + 16,
+            _ => HEADER_LINE_KEPT,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.state = State::Stopped;
+        self.line = Vec::new();
+        self.request_line = Vec::new();
+    }
+
     /// Takes the complete line in `self.line` (its line feed removed).
     fn end_of_line(&mut self) {
-        let line = self.line.strip_suffix(b"\r").unwrap_or(&self.line);
+        let had_cr = self.line.last() == Some(&b'\r');
+        let line = if had_cr {
+            &self.line[..self.line.len() - 1]
+        } else {
+            &self.line[..]
+        };
+        let complete = self.line_len <= self.line.len();
         let empty = line.is_empty();
         self.state = match self.state {
             State::Head(mut head) => {
-                head.size += self.line.len() + 1;
+                let first = head.size == 0;
+                head.size += self.line_len + 1;
                 if head.size > HEAD_MAX {
                     State::Stopped
-                } else if !head.started {
+                } else if first && empty {
                     // Blank lines before a request line are skipped, as hyper does.
-                    head.started = !empty;
+                    State::Head(HeadInfo::default())
+                } else if first {
+                    // `METHOD target HTTP/1.1`: keep `METHOD target`.
+                    let end = line.iter().rposition(|b| *b == b' ').unwrap_or(line.len());
+                    self.request_line.clear();
+                    self.request_line.extend_from_slice(&line[..end]);
+                    self.request_line.truncate(REQUEST_LINE_KEPT);
                     State::Head(head)
                 } else if empty {
-                    let both = head.content_length.is_some() && head.transfer_encoding;
-                    self.verdicts.push(both);
+                    let both = head.content_length && head.transfer_encoding;
+                    self.verdicts.push(Verdict {
+                        request_line: std::mem::take(&mut self.request_line),
+                        both,
+                    });
                     head.body()
-                } else if head.header(line) {
-                    State::Head(head)
                 } else {
-                    State::Stopped
+                    head.header(line, complete);
+                    State::Head(head)
                 }
             }
             State::ChunkSize => {
@@ -201,11 +264,15 @@ impl Framing {
                     None => State::Stopped,
                 }
             }
-            State::ChunkEnd if empty => State::ChunkSize,
-            State::Trailers if empty => State::Head(HeadInfo::default()),
+            State::ChunkEnd if empty && had_cr => State::ChunkSize,
+            // As hyper: only CR LF ends the trailers; anything else is a trailer line.
+            State::Trailers if empty && had_cr => State::Head(HeadInfo::default()),
             State::Trailers => State::Trailers,
             _ => State::Stopped,
         };
+        if matches!(self.state, State::Stopped) {
+            self.stop();
+        }
     }
 }
 
@@ -213,66 +280,99 @@ impl Framing {
 mod tests {
     use super::*;
 
-    fn verdicts_of(stream: &[u8], chunk: usize) -> Vec<bool> {
+    const PIPELINE: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\
+        POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
+        POST /y?q=1 HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip, chunked\r\n\r\n\
+        5;ext=1\r\nhello\r\n3\r\nabc\r\n0\r\nTrailer: x\r\n\r\n\
+        PATCH /z HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
+        GET /after HTTP/1.1\r\n\r\n";
+
+    /// The verdicts the service would reach for `requests`, fed in pieces of `chunk` bytes.
+    fn refusals(stream: &[u8], chunk: usize, requests: &[(&str, &str)]) -> Vec<bool> {
         let (mut framing, verdicts) = Framing::new();
         for piece in stream.chunks(chunk) {
             framing.feed(piece);
         }
-        let mut out = Vec::new();
-        let queue = verdicts.0.lock().unwrap();
-        out.extend(queue.iter().copied());
-        out
+        requests
+            .iter()
+            .map(|(m, t)| verdicts.refuse(m, t))
+            .collect()
     }
 
-    const PIPELINE: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\
-        POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello\
-        POST /y HTTP/1.1\r\nhost: a\r\ntransfer-encoding: gzip, chunked\r\n\r\n\
-        5;ext=1\r\nhello\r\n3\r\nabc\r\n0\r\nTrailer: x\r\n\r\n\
-        PATCH /z HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
-        GET /after HTTP/1.1\r\n\r\n";
+    const REQUESTS: [(&str, &str); 5] = [
+        ("GET", "/"),
+        ("POST", "/x"),
+        ("POST", "/y?q=1"),
+        ("PATCH", "/z"),
+        ("GET", "/after"),
+    ];
 
     #[test]
     fn heads_are_found_across_bodies_in_any_split() {
         for chunk in [1, 2, 3, 7, 64, PIPELINE.len()] {
             assert_eq!(
-                verdicts_of(PIPELINE, chunk),
-                [false, false, false, true],
-                "split every {chunk} bytes"
+                refusals(PIPELINE, chunk, &REQUESTS),
+                [false, false, false, true, true],
+                "split every {chunk} bytes (after the smuggling head the reader stops)"
             );
         }
     }
 
     #[test]
-    fn the_service_takes_one_verdict_per_request_in_order() {
-        let (mut framing, verdicts) = Framing::new();
-        framing.feed(PIPELINE);
-        let seen: Vec<bool> = (0..5).map(|_| verdicts.next_is_smuggling()).collect();
-        assert_eq!(seen, [false, false, false, true, false]);
+    fn an_unreadable_content_length_beside_transfer_encoding_is_still_both() {
+        for cl in ["5, 5", "-1", "x", ""] {
+            let head = format!(
+                "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: {cl}\r\n\r\n0\r\n\r\n"
+            );
+            assert_eq!(
+                refusals(head.as_bytes(), 4, &[("POST", "/a")]),
+                [true],
+                "{cl:?}"
+            );
+        }
     }
 
     #[test]
-    fn what_is_not_understood_stops_the_reader_without_inventing_verdicts() {
+    fn a_disagreement_about_where_requests_start_is_refused() {
+        // A bare LF after the last chunk starts a trailer for hyper, not a new request: the
+        // "decoy" is hyper's trailer, so the next request hyper serves is /real.
+        let stream = b"POST /login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\
+            \nGET /decoy HTTP/1.1\r\n\r\n\
+            GET /real HTTP/1.1\r\n\r\n";
+        let seen = refusals(stream, 3, &[("POST", "/login"), ("GET", "/real")]);
         assert_eq!(
-            verdicts_of(
-                b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\nGET / HTTP/1.1\r\n\r\n",
-                5
-            ),
-            Vec::<bool>::new()
+            seen,
+            [false, false],
+            "the reader follows hyper's trailer rule"
         );
+        // A request the reader has no verdict for is refused.
         assert_eq!(
-            verdicts_of(
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                4
-            ),
-            [false]
+            refusals(b"GET / HTTP/1.1\r\n\r\n", 5, &[("GET", "/"), ("GET", "/")]),
+            [false, true]
         );
-        // Bare line feeds end lines too.
+        // A verdict for another request line is refused.
         assert_eq!(
-            verdicts_of(
-                b"GET / HTTP/1.1\nContent-Length: 0\nTransfer-Encoding: chunked\n\n",
-                3
-            ),
+            refusals(b"GET /a HTTP/1.1\r\n\r\n", 5, &[("GET", "/b")]),
             [true]
         );
+    }
+
+    #[test]
+    fn long_lines_are_followed_without_being_kept() {
+        let pad = "x".repeat(40_000);
+        let stream = format!(
+            "GET /big HTTP/1.1\r\nX-Pad: {pad}\r\n\r\nGET /next HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        let (mut framing, verdicts) = Framing::new();
+        framing.feed(stream.as_bytes());
+        assert!(
+            framing.line.capacity() <= 4096,
+            "kept {}",
+            framing.line.capacity()
+        );
+        assert!(!verdicts.refuse("GET", "/big"));
+        assert!(verdicts.refuse("GET", "/next"));
+        let too_long = format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "x".repeat(HEAD_MAX));
+        assert_eq!(refusals(too_long.as_bytes(), 1000, &[("GET", "/")]), [true]);
     }
 }

@@ -33,10 +33,21 @@ use tower::ServiceExt;
 use crate::config::Config;
 use crate::layers::{self, Smuggled};
 use conn::{Activity, Watched};
-use framing::Framing;
+use framing::{Framing, HEAD_MAX};
+
+const _: () = assert!(
+    MAX_HEAD < HEAD_MAX,
+    "the framing reader follows every head hyper takes"
+);
 
 /// File descriptors kept for everything but client connections (database, files, logs).
 const RESERVED_FDS: u64 = 256;
+
+/// Longest request head hyper takes (431 beyond); within what the framing reader follows.
+const MAX_HEAD: usize = 32 * 1024;
+
+/// Largest read buffer hyper keeps per connection (its default is about 400 KB).
+const MAX_BUFFER: usize = 64 * 1024;
 
 /// A connection this long without a byte may be closed to make room for a new one.
 const IDLE_ENOUGH_TO_EVICT: Duration = Duration::from_secs(1);
@@ -58,6 +69,8 @@ pub struct Limits {
     pub header_read: Duration,
     /// A connection that moves no byte for this long is closed.
     pub idle: Duration,
+    /// A request (its body included) must be answered within this.
+    pub request: Duration,
     /// Most connections open at once (lowered to fit the descriptor limit).
     pub max_connections: usize,
     /// Longest wait for in-flight requests at shutdown.
@@ -70,6 +83,7 @@ impl Limits {
         Limits {
             header_read: Duration::from_secs(config.header_read_timeout_secs),
             idle: Duration::from_secs(config.idle_timeout_secs),
+            request: Duration::from_secs(config.request_timeout_secs),
             max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
             shutdown_deadline: Duration::from_secs(config.shutdown_deadline_secs),
         }
@@ -107,23 +121,30 @@ impl Open {
             .remove(&id);
     }
 
-    /// Asks the idlest connection to close, if one has been idle long enough; whether one was.
+    /// Asks the idlest connection to close, if one has been idle long enough with no request in
+    /// flight (and was not asked before); whether one was.
     fn evict_idlest(&self) -> bool {
         let connections = self
             .connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let idlest = connections
+        connections
             .values()
-            .map(|a| (a.idle_for(), a))
-            .max_by_key(|(idle, _)| *idle);
-        match idlest {
-            Some((idle, activity)) if idle >= IDLE_ENOUGH_TO_EVICT => {
-                activity.close.notify_one();
-                true
-            }
-            _ => false,
-        }
+            .filter(|a| a.evictable(IDLE_ENOUGH_TO_EVICT))
+            .max_by_key(|a| a.idle_for())
+            .is_some_and(|a| a.evict_if_idle(IDLE_ENOUGH_TO_EVICT))
+    }
+}
+
+/// A connection's place in [`Open`], given back however its task ends (a panic included).
+struct Registered {
+    open: Arc<Open>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.open.remove(self.id);
     }
 }
 
@@ -232,36 +253,58 @@ fn serve_connection(
     let (framing, verdicts) = Framing::new();
     let (io, activity) = Watched::new(stream, epoch, framing);
     let apps = apps.clone();
+    let in_flight = activity.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        if verdicts.next_is_smuggling() {
+        let uri = req.uri();
+        let origin_form = uri.scheme().is_none() && uri.authority().is_none();
+        let refuse = if origin_form {
+            let target = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+            verdicts.refuse(req.method().as_str(), target)
+        } else {
+            verdicts.refuse(req.method().as_str(), &uri.to_string())
+        };
+        if refuse {
             req.extensions_mut().insert(Smuggled);
         }
         req.extensions_mut().insert(ConnectInfo(peer));
-        match layers::refusal(&req) {
+        let answer = match layers::refusal(&req) {
             None => apps.main.clone().oneshot(req),
             Some(refusal) => {
                 req.extensions_mut().insert(refusal);
                 apps.refusals.clone().oneshot(req)
             }
+        };
+        let in_flight = in_flight.clone();
+        in_flight.begin_request();
+        async move {
+            let response = answer.await;
+            in_flight.end_request();
+            response
         }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Some(limits.header_read))
+        .max_header_size(MAX_HEAD)
+        .max_buf_size(MAX_BUFFER)
         .keep_alive(true);
     let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
-    let id = open.add(activity.clone());
-    let open = open.clone();
+    let registered = Registered {
+        id: open.add(activity.clone()),
+        open: open.clone(),
+    };
     tokio::spawn(async move {
+        let _registered = registered;
         tokio::select! {
             result = connection => {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
             }
-            () = activity.idle_past(limits.idle) => tracing::debug!("idle connection closed"),
+            expired = activity.expired(limits.idle, limits.request) => {
+                tracing::debug!(?expired, "connection closed: too slow");
+            }
             () = activity.close.notified() => tracing::debug!("idle connection closed to make room"),
         }
-        open.remove(id);
     });
 }

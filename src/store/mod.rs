@@ -111,11 +111,9 @@ impl From<sqlx::Error> for StoreError {
 /// 57P01–57P03).
 fn is_unreachable(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
+        // Not TLS errors (a certificate problem is a misconfiguration) nor a crashed SQLite
+        // worker (a bug): those are 500s and logged as such.
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(d) => d
             .code()
             .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),

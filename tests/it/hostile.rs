@@ -96,6 +96,7 @@ async fn api_text_with_controls_bidi_or_bad_utf8_is_refused_naming_the_field_and
     for (path, field) in [
         ("/api/v2/alpha/devices?group_name=%00", "`group_name`"),
         ("/api/v2/alpha/devices?limit=%FF", "`limit`"),
+        ("/api/v2/alpha/devices?group_name=a%0Ab", "`group_name`"),
         ("/api/v2/alpha/devices?tags%5B%5D=a%1Bb", "`tags[]`"),
         ("/access/api/v1/tokens?q=%00", "`q`"),
         ("/api/v2/%00/devices", "URL path"),
@@ -112,6 +113,31 @@ async fn api_text_with_controls_bidi_or_bad_utf8_is_refused_naming_the_field_and
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
         assert!(message(&r).contains(field), "{path}: {}", r.body);
     }
+
+    // A repeated key or a null is refused, not silently resolved.
+    for (raw_body, field) in [
+        (r#"{"name": "first", "name": "second"}"#, "duplicate field"),
+        (r#"{"name": null}"#, "`name` is null"),
+    ] {
+        let r = raw(
+            &app,
+            Method::PATCH,
+            &device,
+            &[
+                ("authorization", &format!("Bearer {admin}")),
+                ("content-type", "application/json"),
+            ],
+            raw_body.as_bytes().to_vec(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{raw_body}: {}", r.body);
+        assert!(message(&r).contains(field), "{raw_body}: {}", r.body);
+    }
+    assert_eq!(
+        call(&app, Method::GET, &device, &admin, None).await.body,
+        before,
+        "unchanged"
+    );
 
     let tokens_before = app.token_count().await;
     let expires = date_in(5);
@@ -265,6 +291,22 @@ async fn a_csv_cell_with_a_control_character_is_refused_with_its_own_line_number
 #[tokio::test]
 async fn content_length_with_transfer_encoding_is_refused_and_the_connection_closed() {
     let app = spawn_app().await;
+    // Transfer-Encoding first and a Content-Length hyper would not even read: still refused.
+    for length in ["5, 5", "-1"] {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let request = format!(
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+             Content-Length: {length}\r\n\r\n0\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+            .await
+            .expect("the server closes the connection")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(answer.starts_with("http/1.1 400"), "{length}: {answer}");
+    }
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     stream
         .write_all(

@@ -83,6 +83,8 @@ async fn slow_headers_stalled_bodies_and_idle_keep_alives_are_closed() {
             "1",
             "--idle-timeout-secs",
             "2",
+            "--request-timeout-secs",
+            "3",
         ],
         "warn",
         None,
@@ -107,15 +109,53 @@ async fn slow_headers_stalled_bodies_and_idle_keep_alives_are_closed() {
     let n = idle.read(&mut answer).await.unwrap();
     assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
 
-    let limit = Duration::from_secs(6);
-    let (slow, stalled, idle) = tokio::join!(
+    // A body that trickles in, a byte every half second: never idle, but never done.
+    let mut trickle = TcpStream::connect(server.authority()).await.unwrap();
+    trickle
+        .write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let (mut trickle_read, mut trickle_write) = trickle.into_split();
+    let dripping = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if trickle_write.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let limit = Duration::from_secs(8);
+    let trickled = async {
+        let start = Instant::now();
+        let mut buf = [0u8; 512];
+        loop {
+            match tokio::time::timeout(
+                limit.saturating_sub(start.elapsed()),
+                trickle_read.read(&mut buf),
+            )
+            .await
+            {
+                Err(_) => return None,
+                Ok(Ok(0) | Err(_)) => return Some(start.elapsed()),
+                Ok(Ok(_)) => {}
+            }
+        }
+    };
+    let (slow, stalled, idle, trickled) = tokio::join!(
         closed_within(&mut slow, limit),
         closed_within(&mut stalled, limit),
-        closed_within(&mut idle, limit)
+        closed_within(&mut idle, limit),
+        trickled
     );
     assert!(slow.is_some(), "slow headers cut off");
     assert!(stalled.is_some(), "stalled body cut off");
     assert!(idle.is_some(), "idle keep-alive closed");
+    assert!(
+        trickled.is_some(),
+        "a trickling body cut off at the request deadline"
+    );
+    dripping.abort();
     assert_eq!(get(&server, "/healthz", None).await, StatusCode::OK);
 }
 

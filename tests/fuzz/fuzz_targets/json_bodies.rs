@@ -3,7 +3,7 @@
 #![no_main]
 
 use connect_tokens::api::access::tokens::{CreateToken, RevokeByValue};
-use connect_tokens::api::json::refused_text;
+use connect_tokens::api::json::check_body;
 use connect_tokens::api::v2::devices::DevicePatch;
 use connect_tokens::domain::device;
 use connect_tokens::store::devices::Device;
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    if refused_text(&value, "").is_some() {
+    if check_body(&value).is_err() {
         return;
     }
     let _ = serde_json::from_value::<CreateToken>(value.clone());
