@@ -232,12 +232,12 @@ pub async fn authorize(
         }),
         Decision::NotFound => Err(AppError::NotFound),
         Decision::Forbidden(p) => {
-            refuse(
+            Box::pin(refuse(
                 app,
                 bearer,
                 &caller.token_id,
                 &format!("missing {} permission", p.as_str()),
-            )
+            ))
             .await?;
             Err(AppError::Forbidden(format!(
                 "This token lacks the {} permission for this resource.",
@@ -297,7 +297,9 @@ async fn live_caller(
         None
     };
     if let Some((detail, message)) = refusal {
-        refuse(app, bearer, &auth.token_id, detail).await?;
+        // Boxed: the refusal's write would otherwise make every request's future larger, and
+        // futures are moved (copied) several times on the way through the router.
+        Box::pin(refuse(app, bearer, &auth.token_id, detail)).await?;
         return Err(unauthorized(message));
     }
     app.usage.record(&auth.token_id, now);

@@ -66,6 +66,18 @@ struct Verdict {
     both: bool,
 }
 
+impl Verdict {
+    /// Whether this verdict's request line is `method target` (compared on what was kept).
+    fn names(&self, method: &str, target: &str) -> bool {
+        let line = self.request_line.as_slice();
+        let kept_target = (method.len() + 1 + target.len()).min(REQUEST_LINE_KEPT);
+        line.len() == kept_target
+            && line.starts_with(method.as_bytes())
+            && line.get(method.len()) == Some(&b' ')
+            && target.as_bytes().starts_with(&line[method.len() + 1..])
+    }
+}
+
 /// The per-connection verdicts, shared between the reader and the service.
 #[derive(Clone, Default)]
 pub struct Verdicts(Arc<Mutex<VecDeque<Verdict>>>);
@@ -82,12 +94,7 @@ impl Verdicts {
         let Some(verdict) = next else {
             return true;
         };
-        let mut seen = Vec::with_capacity(method.len() + 1 + target.len());
-        seen.extend_from_slice(method.as_bytes());
-        seen.push(b' ');
-        seen.extend_from_slice(target.as_bytes());
-        seen.truncate(REQUEST_LINE_KEPT);
-        verdict.both || verdict.request_line != seen
+        verdict.both || !verdict.names(method, target)
     }
 
     fn push(&self, verdict: Verdict) {
