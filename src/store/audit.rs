@@ -85,16 +85,7 @@ impl Store {
         actor: &str,
         since: i64,
     ) -> StoreResult<i64> {
-        Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND actor = $2 AND at >= $3",
-            )
-            .bind(action.as_str())
-            .bind(actor)
-            .bind(since)
-            .fetch_one(db)
-            .await?
-        }))
+        self.count_where("actor", action, actor, since).await
     }
 
     /// How many `action` entries from `source` since `since`.
@@ -104,12 +95,23 @@ impl Store {
         source: &str,
         since: i64,
     ) -> StoreResult<i64> {
+        self.count_where("source", action, source, since).await
+    }
+
+    /// How many `action` entries whose `column` (a name of ours, never input) is `value`.
+    async fn count_where(
+        &self,
+        column: &'static str,
+        action: AuditAction,
+        value: &str,
+        since: i64,
+    ) -> StoreResult<i64> {
         Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND source = $2 AND at >= $3",
-            )
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND {column} = $2 AND at >= $3"
+            )))
             .bind(action.as_str())
-            .bind(source)
+            .bind(value)
             .bind(since)
             .fetch_one(db)
             .await?

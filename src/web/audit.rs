@@ -11,6 +11,7 @@ use crate::auth::session::AdminUser;
 use crate::domain::audit::{AuditAction, AuditGroup};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::store::audit::AuditEntry;
 
 const PAGE: i64 = 50;
 
@@ -54,6 +55,29 @@ struct AuditPage {
     next_link: String,
 }
 
+/// An entry as the table shows it.
+fn row(e: AuditEntry) -> Row {
+    Row {
+        at: view::datetime(e.at),
+        actor: e.actor,
+        action_label: AuditAction::parse(&e.action).map_or("", AuditAction::label),
+        action: e.action,
+        token_id: e.token_id.unwrap_or_default(),
+        target: e.target,
+        source: e.source,
+        detail: e.detail,
+        repeated: if e.count > 1 {
+            format!(
+                "×{} until {}",
+                e.count,
+                view::datetime(e.last_at.unwrap_or(e.at))
+            )
+        } else {
+            String::new()
+        },
+    }
+}
+
 /// `GET /settings/audit?action=&q=&before=`.
 pub async fn list(
     State(app): State<AppState>,
@@ -92,28 +116,7 @@ pub async fn list(
         }
         _ => String::new(),
     };
-    let rows = entries
-        .into_iter()
-        .map(|e| Row {
-            at: view::datetime(e.at),
-            actor: e.actor,
-            action_label: AuditAction::parse(&e.action).map_or("", AuditAction::label),
-            action: e.action,
-            token_id: e.token_id.unwrap_or_default(),
-            target: e.target,
-            source: e.source,
-            detail: e.detail,
-            repeated: if e.count > 1 {
-                format!(
-                    "×{} until {}",
-                    e.count,
-                    view::datetime(e.last_at.unwrap_or(e.at))
-                )
-            } else {
-                String::new()
-            },
-        })
-        .collect();
+    let rows = entries.into_iter().map(row).collect();
     let all = ActionOpt {
         value: "",
         label: "All",

@@ -8,12 +8,7 @@
 
 use std::process::Command;
 
-use connect_tokens::domain::scope::{Permissions, Target};
-use connect_tokens::domain::token::{self, TokenKind};
-use connect_tokens::store::devices::Device;
-use connect_tokens::store::fleets::Fleet;
-use connect_tokens::store::tokens::NewToken;
-use connect_tokens::{AppState, Config, Store};
+mod api_server;
 
 const ROUNDS: usize = 20;
 const SECONDS: &str = "1s";
@@ -97,72 +92,16 @@ fn median(v: &mut [f64]) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let dir = std::env::temp_dir().join(format!("ct-bench-api-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::connect(&connect_tokens::config::sqlite_url(&dir))
-        .await
-        .unwrap();
-    let now = connect_tokens::domain::now();
-    store
-        .create_fleet(
-            &Fleet {
-                key: "bench".into(),
-                name: "Bench".into(),
-                description: String::new(),
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let devices: Vec<Device> = connect_tokens::demo::demo_devices(now, 10_000)
-        .into_iter()
-        .map(|d| Device {
-            fleet_key: "bench".into(),
-            ..d
-        })
-        .collect();
-    store.insert_devices(&devices).await.unwrap();
+    let api_server::Bench {
+        dir,
+        store,
+        devices,
+    } = api_server::fleet("api").await;
     let uuid = devices[4242].uuid.clone();
-    let t = token::generate(TokenKind::DeviceDetails);
-    let target = Target::Fleet("bench".into());
-    store
-        .insert_token(
-            &NewToken {
-                kind: TokenKind::DeviceDetails,
-                hash: &t.hash,
-                hint: &t.hint,
-                description: "bench",
-                user_id: None,
-                target: Some(&target),
-                permissions: Permissions::ALL,
-                created_by: None,
-                expires_at: now + 86_400,
-                form_nonce: None,
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    // The server gets its own runtime thread pool; wrk runs as a separate process.
-    let server_store = store.clone();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                connect_tokens::serve(listener, AppState::new(server_store, Config::default()))
-                    .await
-                    .unwrap();
-            });
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let plaintext = api_server::token(&store).await;
+    let addr = api_server::serve(&store).await;
     let device_url = format!("http://{addr}/api/v2/bench/devices/{uuid}");
-    let auth = format!("Authorization: Bearer {}", t.plaintext.expose());
+    let auth = format!("Authorization: Bearer {plaintext}");
     let readyz_url = format!("http://{addr}/readyz");
     let check = Command::new("curl")
         .args([

@@ -11,12 +11,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use connect_tokens::domain::scope::{Permissions, Target};
 use connect_tokens::domain::token::{self, TokenKind};
-use connect_tokens::store::devices::Device;
-use connect_tokens::store::fleets::Fleet;
-use connect_tokens::store::tokens::NewToken;
-use connect_tokens::{AppState, Config, Store};
+
+mod api_server;
 
 const ROUNDS: usize = 10;
 const IDLE_CONNECTIONS: usize = 2000;
@@ -58,78 +55,29 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Stores a device details token on fleet `bench`; returns its plaintext.
-async fn token(store: &Store, now: i64) -> String {
-    let t = token::generate(TokenKind::DeviceDetails);
-    let target = Target::Fleet("bench".into());
-    let new = NewToken {
-        kind: TokenKind::DeviceDetails,
-        hash: &t.hash,
-        hint: &t.hint,
-        description: "bench",
-        user_id: None,
-        target: Some(&target),
-        permissions: Permissions::ALL,
-        created_by: None,
-        expires_at: now + 86_400,
-        form_nonce: None,
-    };
-    store.insert_token(&new, now).await.unwrap();
-    t.plaintext.expose().to_owned()
-}
-
 #[tokio::main]
 async fn main() {
-    let dir = std::env::temp_dir().join(format!("ct-bench-hostile-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Store::connect(&connect_tokens::config::sqlite_url(&dir))
-        .await
-        .unwrap();
-    let now = connect_tokens::domain::now();
-    let fleet = Fleet {
-        key: "bench".into(),
-        name: "Bench".into(),
-        description: String::new(),
-    };
-    store.create_fleet(&fleet, now).await.unwrap();
-    let devices: Vec<Device> = connect_tokens::demo::demo_devices(now, 10_000)
-        .into_iter()
-        .map(|d| Device {
-            fleet_key: "bench".into(),
-            ..d
-        })
-        .collect();
-    store.insert_devices(&devices).await.unwrap();
-    let live = token(&store, now).await;
-    let revoked = token(&store, now).await;
+    let api_server::Bench {
+        dir,
+        store,
+        devices,
+    } = api_server::fleet("hostile").await;
+    let live = api_server::token(&store).await;
+    let revoked = api_server::token(&store).await;
     let record = store
         .token_by_hash(&token::TokenHash::of(&revoked))
         .await
         .unwrap()
         .unwrap();
-    store.revoke_token(&record.id, now).await.unwrap();
+    store
+        .revoke_token(&record.id, connect_tokens::domain::now())
+        .await
+        .unwrap();
     let unknown = token::generate(TokenKind::DeviceDetails)
         .plaintext
         .expose()
         .to_owned();
-
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let server_store = store.clone();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                connect_tokens::serve(listener, AppState::new(server_store, Config::default()))
-                    .await
-                    .unwrap();
-            });
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = api_server::serve(&store).await;
     let url = format!("http://{addr}/api/v2/bench/devices/{}", devices[4242].uuid);
     let bearer = |t: &str| format!("Authorization: Bearer {t}");
     for (t, want) in [(&live, 200), (&revoked, 401), (&unknown, 401)] {

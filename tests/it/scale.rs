@@ -365,9 +365,12 @@ async fn proxy(
     port
 }
 
-#[tokio::test]
-#[ignore = "postgres: needs CT_TEST_DATABASE; scripts/test-all.sh runs it"]
-async fn readyz_fails_while_the_database_is_unreachable_and_recovers() {
+/// A fresh database, its URL through a forwarder the test can cut, and the forwarder's switch.
+async fn proxied_database() -> (
+    String,
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
     let url = database().await;
     let parsed = url.strip_prefix("postgres://postgres@").unwrap();
     let (hostport, db) = parsed.split_once('/').unwrap();
@@ -375,6 +378,13 @@ async fn readyz_fails_while_the_database_is_unreachable_and_recovers() {
     let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let port = proxy(target, up.clone()).await;
     let via_proxy = format!("postgres://postgres@127.0.0.1:{port}/{db}");
+    (url, via_proxy, up)
+}
+
+#[tokio::test]
+#[ignore = "postgres: needs CT_TEST_DATABASE; scripts/test-all.sh runs it"]
+async fn readyz_fails_while_the_database_is_unreachable_and_recovers() {
+    let (_, via_proxy, up) = proxied_database().await;
     let dir = temp_dir("readyz");
     let server = tokio::task::spawn_blocking({
         let dir = dir.clone();
@@ -423,13 +433,7 @@ async fn readyz_fails_while_the_database_is_unreachable_and_recovers() {
 #[tokio::test]
 #[ignore = "postgres: needs CT_TEST_DATABASE; scripts/test-all.sh runs it"]
 async fn an_unreachable_database_gets_a_fast_503_with_retry_after_and_service_resumes() {
-    let url = database().await;
-    let parsed = url.strip_prefix("postgres://postgres@").unwrap();
-    let (hostport, db) = parsed.split_once('/').unwrap();
-    let target: std::net::SocketAddr = hostport.parse().unwrap();
-    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let port = proxy(target, up.clone()).await;
-    let via_proxy = format!("postgres://postgres@127.0.0.1:{port}/{db}");
+    let (url, via_proxy, up) = proxied_database().await;
     let dir = temp_dir("outage");
     let token = {
         let (dir, url) = (dir.clone(), url.clone());
