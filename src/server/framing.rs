@@ -171,6 +171,22 @@ impl Framing {
         )
     }
 
+    /// The verdicts queued so far, as (request line, both) pairs: for tests and fuzzing.
+    pub fn queued(verdicts: &Verdicts) -> Vec<(Vec<u8>, bool)> {
+        verdicts
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|v| (v.request_line.clone(), v.both))
+            .collect()
+    }
+
+    /// How many bytes the reader holds on to (bounded whatever the client sends).
+    pub fn held(&self) -> usize {
+        self.line.capacity() + self.request_line.capacity()
+    }
+
     /// Follows `bytes`, the next ones the client sent.
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {

@@ -13,7 +13,7 @@
 //!   and returns by the deadline whatever the clients do.
 
 mod conn;
-mod framing;
+pub mod framing;
 
 use std::collections::HashMap;
 use std::future::Future;
