@@ -2,10 +2,10 @@
 //! device fleets.
 //!
 //! Layers, top to bottom (each may call only the ones below it):
-//! `cli` → `web` (pages) and `api` (JSON) → `auth` (sessions, CSRF, passwords, bearer tokens),
-//! `issuing` (the token lifecycle) and `import` → `store` (SQL) → `domain` (pure rules).
-//! `state`, `config`, `error` and `layers` serve the layers above `store`; `store` and `domain`
-//! import nothing from above them.
+//! `cli` → `server` (the listener) → `web` (pages) and `api` (JSON) → `auth` (sessions, CSRF,
+//! passwords, bearer tokens), `issuing` (the token lifecycle) and `import` → `store` (SQL) →
+//! `domain` (pure rules). `state`, `config`, `error` and `layers` serve the layers above
+//! `store`; `store` and `domain` import nothing from above them.
 
 pub mod api;
 pub mod auth;
