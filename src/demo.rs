@@ -29,6 +29,9 @@ const CITIES: [&str; 8] = [
 const KINDS: [&str; 5] = ["gateway", "sensor", "kiosk", "camera", "router"];
 const TAGS: [&str; 6] = ["prod", "staging", "lab", "north", "south", "beta"];
 
+/// The device of fleet `demo` that the README's API examples use.
+pub const EXAMPLE_DEVICE: &str = "d-1a2b-3c4d";
+
 /// Seeds fleets, ~300 devices and an `admin` user when the database has no users yet.
 pub async fn seed_if_empty(store: &Store) -> anyhow::Result<()> {
     if !store.users().await?.is_empty() {
@@ -56,7 +59,13 @@ pub async fn seed_if_empty(store: &Store) -> anyhow::Result<()> {
             )
             .await?;
     }
-    store.insert_devices(&demo_devices(now, 300)).await?;
+    let mut devices = demo_devices(now, 300);
+    // The README's examples name this device of fleet `demo`.
+    devices.retain(|d| d.uuid != EXAMPLE_DEVICE);
+    if let Some(first) = devices.iter_mut().find(|d| d.fleet_key == "demo") {
+        first.uuid = EXAMPLE_DEVICE.into();
+    }
+    store.insert_devices(&devices).await?;
     let password = random_base62(20);
     let hash = crate::auth::password::hash(password.clone())
         .await
@@ -73,7 +82,11 @@ pub async fn seed_if_empty(store: &Store) -> anyhow::Result<()> {
             now,
         )
         .await?;
-    println!("demo: seeded {} fleets and 300 devices", FLEETS.len());
+    println!(
+        "demo: seeded {} fleets and {} devices",
+        FLEETS.len(),
+        devices.len()
+    );
     println!("demo: sign in as admin with password {password}  (shown once)");
     Ok(())
 }
