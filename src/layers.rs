@@ -9,7 +9,11 @@ use axum::body::to_bytes;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
+use tower::util::MapRequestLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
@@ -18,6 +22,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::domain::{text, token};
 use crate::error::ErrorMessage;
+
+/// The request id header.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Content-Security-Policy of every response: no inline script, nothing from elsewhere.
 pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
@@ -70,9 +77,13 @@ pub fn wrap(router: Router, secure: bool) -> Router {
             // The span names the path only: a query string could hold a secret someone pasted.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let path = loggable_path(req.uri().path());
-                tracing::info_span!("request", method = %req.method(), path = %path)
+                let id = request_id(req).unwrap_or_default();
+                tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
             }),
         )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(NewRequestId))
+        .layer(MapRequestLayer::new(drop_odd_request_id))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
@@ -130,6 +141,55 @@ pub fn refusal<B>(req: &axum::http::Request<B>) -> Option<Refusal> {
         return refuse(format!("The query parameter `{name}` {problem}."));
     }
     None
+}
+
+/// The request's id (`x-request-id`, kept from the client when sane, else made here).
+pub fn request_id<B>(req: &axum::http::Request<B>) -> Option<String> {
+    req.extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Whether a client's `x-request-id` is kept: 1–64 letters, digits, `.`, `_`, `:` or `-` (it
+/// goes into every log line of the request and onto error pages).
+fn sane_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Removes a client's `x-request-id` that is not sane, so that one is made instead.
+fn drop_odd_request_id<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
+    let odd = req
+        .headers()
+        .get_all(X_REQUEST_ID)
+        .iter()
+        .enumerate()
+        .any(|(i, v)| i > 0 || !sane_request_id(v));
+    if odd {
+        req.headers_mut().remove(X_REQUEST_ID);
+    }
+    req
+}
+
+/// Makes request ids: this process's random prefix and a counter (unique across instances
+/// without a random draw per request).
+#[derive(Clone, Copy)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let prefix = PREFIX.get_or_init(|| token::random_base62(10));
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{prefix}-{n:x}"))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// The request path as the logs show it: a segment that may hold a token (pasted where it does

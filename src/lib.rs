@@ -61,19 +61,28 @@ fn is_api(path: &str) -> bool {
     path.starts_with("/api/") || path.starts_with("/access/")
 }
 
-/// An error response as the face that owns `path` shows errors.
-async fn shown_for(path: &str, res: axum::response::Response) -> axum::response::Response {
-    if is_api(path) {
+/// An error response as the face that owns the request's path shows errors.
+async fn shown_for(
+    (api, request_id): (bool, Option<String>),
+    res: axum::response::Response,
+) -> axum::response::Response {
+    if api {
         api::as_json(res).await
     } else {
-        web::as_html(res).await
+        web::as_html(res, request_id.as_deref()).await
     }
+}
+
+/// Which face owns the request (API or console), and its id: what [`shown_for`] needs, read
+/// before any await (a request is not `Sync`).
+fn face_of(req: &axum::extract::Request) -> (bool, Option<String>) {
+    (is_api(req.uri().path()), layers::request_id(req))
 }
 
 /// Unknown routes: a JSON 404 under the API prefixes, an HTML page elsewhere.
 async fn not_found(req: axum::extract::Request) -> axum::response::Response {
     use axum::response::IntoResponse;
-    shown_for(req.uri().path(), error::AppError::NotFound.into_response()).await
+    shown_for(face_of(&req), error::AppError::NotFound.into_response()).await
 }
 
 /// The answer to a request the listener marked with its [`layers::Refusal`].
@@ -88,7 +97,8 @@ async fn show_refusal(req: axum::extract::Request) -> axum::response::Response {
             close: true,
         });
     let res = error::AppError::BadRequest(refusal.message).into_response();
-    let mut res = shown_for(req.uri().path(), res).await;
+    let face = face_of(&req);
+    let mut res = shown_for(face, res).await;
     if refusal.close {
         res.headers_mut().insert(
             axum::http::header::CONNECTION,

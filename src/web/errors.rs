@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::view::Chrome;
-use crate::layers::unrendered_error;
+use crate::layers::{request_id, unrendered_error};
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -17,30 +17,34 @@ struct ErrorPage<'a> {
     status: u16,
     reason: &'a str,
     message: &'a str,
+    /// The request's id, to quote when asking an operator (empty when unknown).
+    request_id: &'a str,
 }
 
 /// HTML body of an error page.
-fn error_page(status: StatusCode, message: &str) -> String {
+fn error_page(status: StatusCode, message: &str, request_id: &str) -> String {
     let page = ErrorPage {
         chrome: Chrome::default(),
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("Error"),
         message,
+        request_id,
     };
     page.render().unwrap_or_else(|_| "Error".to_owned())
 }
 
 /// The console's error layer: error responses become HTML pages.
 pub async fn html_errors(req: Request, next: Next) -> Response {
-    as_html(next.run(req).await).await
+    let request_id = request_id(&req);
+    as_html(next.run(req).await, request_id.as_deref()).await
 }
 
-/// An error response with an HTML page body; other responses unchanged.
-pub async fn as_html(res: Response) -> Response {
+/// An error response with an HTML page body (showing `request_id`); other responses unchanged.
+pub async fn as_html(res: Response, request_id: Option<&str>) -> Response {
     match unrendered_error(res).await {
         Err(res) => res,
         Ok((mut parts, message)) => {
-            let html = error_page(parts.status, &message);
+            let html = error_page(parts.status, &message, request_id.unwrap_or_default());
             parts.headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod openapi;
+mod operations;
 mod readme;
 mod scale;
 mod screens;
