@@ -9,11 +9,8 @@ use axum::body::to_bytes;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
-use tower::util::MapRequestLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::RequestId;
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
@@ -24,7 +21,7 @@ use crate::domain::{text, token};
 use crate::error::ErrorMessage;
 
 /// The request id header.
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Content-Security-Policy of every response: no inline script, nothing from elsewhere.
 pub const CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
@@ -81,9 +78,6 @@ pub fn wrap(router: Router, secure: bool) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
             }),
         )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(NewRequestId))
-        .layer(MapRequestLayer::new(drop_odd_request_id))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
@@ -161,35 +155,22 @@ fn sane_request_id(value: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// Removes a client's `x-request-id` that is not sane, so that one is made instead.
-fn drop_odd_request_id<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
-    let odd = req
-        .headers()
-        .get_all(X_REQUEST_ID)
-        .iter()
-        .enumerate()
-        .any(|(i, v)| i > 0 || !sane_request_id(v));
-    if odd {
-        req.headers_mut().remove(X_REQUEST_ID);
+/// The id of a request with `headers`: the client's `x-request-id` when there is exactly one
+/// and it is sane, else a new one (this process's random prefix and a counter: unique across
+/// instances without a random draw per request). The listener puts it on the request (as a
+/// [`RequestId`]) and on the response.
+pub fn request_id_for(headers: &axum::http::HeaderMap) -> HeaderValue {
+    let mut given = headers.get_all(X_REQUEST_ID).iter();
+    if let (Some(id), None) = (given.next(), given.next())
+        && sane_request_id(id)
+    {
+        return id.clone();
     }
-    req
-}
-
-/// Makes request ids: this process's random prefix and a counter (unique across instances
-/// without a random draw per request).
-#[derive(Clone, Copy)]
-struct NewRequestId;
-
-impl MakeRequestId for NewRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let prefix = PREFIX.get_or_init(|| token::random_base62(10));
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{prefix}-{n:x}"))
-            .ok()
-            .map(RequestId::new)
-    }
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| token::random_base62(10));
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix}-{n:x}")).expect("base62, a dash and hex digits")
 }
 
 /// The request path as the logs show it: a segment that may hold a token (pasted where it does

@@ -29,6 +29,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
+use tower_http::request_id::RequestId;
 
 use crate::config::Config;
 use crate::layers::{self, Smuggled};
@@ -267,6 +268,9 @@ fn serve_connection(
             req.extensions_mut().insert(Smuggled);
         }
         req.extensions_mut().insert(ConnectInfo(peer));
+        let request_id = layers::request_id_for(req.headers());
+        req.extensions_mut()
+            .insert(RequestId::new(request_id.clone()));
         let answer = match layers::refusal(&req) {
             None => apps.main.clone().oneshot(req),
             Some(refusal) => {
@@ -277,8 +281,13 @@ fn serve_connection(
         let in_flight = in_flight.clone();
         in_flight.begin_request();
         async move {
-            let response = answer.await;
+            let mut response = answer.await;
             in_flight.end_request();
+            if let Ok(response) = &mut response {
+                response
+                    .headers_mut()
+                    .insert(layers::X_REQUEST_ID, request_id);
+            }
             response
         }
     });
