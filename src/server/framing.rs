@@ -14,16 +14,11 @@
 //! up (something it does not understand, which hyper refuses anyway). Either way the request is
 //! refused and the connection closed, rather than guessed about.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use super::verdicts::{REQUEST_LINE_KEPT, Verdict, Verdicts};
 
 /// Longest request head followed; the listener tells hyper to refuse longer ones (431), so the
 /// reader never stops on a head hyper accepts.
 pub const HEAD_MAX: usize = 64 * 1024;
-
-/// What is kept of a request line to compare with the request (method and target): a longer
-/// target is compared on this prefix.
-const REQUEST_LINE_KEPT: usize = 2048;
 
 /// What is kept of a header line: enough for the names and values the reader looks at.
 const HEADER_LINE_KEPT: usize = 256;
@@ -56,53 +51,6 @@ struct HeadInfo {
     length: Option<u64>,
     transfer_encoding: bool,
     chunked: bool,
-}
-
-/// One request head as the reader saw it.
-struct Verdict {
-    /// `METHOD target`, at most [`REQUEST_LINE_KEPT`] bytes.
-    request_line: Vec<u8>,
-    /// Whether it carried both `Content-Length` and `Transfer-Encoding`.
-    both: bool,
-}
-
-impl Verdict {
-    /// Whether this verdict's request line is `method target` (compared on what was kept).
-    fn names(&self, method: &str, target: &str) -> bool {
-        let line = self.request_line.as_slice();
-        let kept_target = (method.len() + 1 + target.len()).min(REQUEST_LINE_KEPT);
-        line.len() == kept_target
-            && line.starts_with(method.as_bytes())
-            && line.get(method.len()) == Some(&b' ')
-            && target.as_bytes().starts_with(&line[method.len() + 1..])
-    }
-}
-
-/// The per-connection verdicts, shared between the reader and the service.
-#[derive(Clone, Default)]
-pub struct Verdicts(Arc<Mutex<VecDeque<Verdict>>>);
-
-impl Verdicts {
-    /// Whether the request `method target` must be refused (and its connection closed): its
-    /// head carried both `Content-Length` and `Transfer-Encoding`, or the reader lost track.
-    pub fn refuse(&self, method: &str, target: &str) -> bool {
-        let next = self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front();
-        let Some(verdict) = next else {
-            return true;
-        };
-        verdict.both || !verdict.names(method, target)
-    }
-
-    fn push(&self, verdict: Verdict) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(verdict);
-    }
 }
 
 /// Follows one connection's incoming bytes.
@@ -169,17 +117,6 @@ impl Framing {
             },
             verdicts,
         )
-    }
-
-    /// The verdicts queued so far, as (request line, both) pairs: for tests and fuzzing.
-    pub fn queued(verdicts: &Verdicts) -> Vec<(Vec<u8>, bool)> {
-        verdicts
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|v| (v.request_line.clone(), v.both))
-            .collect()
     }
 
     /// How many bytes the reader holds on to (bounded whatever the client sends).

@@ -14,6 +14,7 @@
 
 mod conn;
 pub mod framing;
+pub mod verdicts;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -16,5 +16,5 @@ fuzz_target!(|data: &[u8]| {
         pieces.feed(piece);
         assert!(pieces.held() <= 8 * 1024, "held {}", pieces.held());
     }
-    assert_eq!(Framing::queued(&whole_verdicts), Framing::queued(&piece_verdicts));
+    assert_eq!(whole_verdicts.queued(), piece_verdicts.queued());
 });
