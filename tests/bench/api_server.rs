@@ -90,3 +90,18 @@ pub async fn serve(store: &Store) -> SocketAddr {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     addr
 }
+
+/// The median of `v` (sorted in place).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The `Requests/sec:` figure of a wrk run's output.
+pub fn requests_per_second(wrk_output: &str) -> f64 {
+    wrk_output
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected wrk output: {wrk_output}"))
+}

@@ -48,11 +48,7 @@ fn wrk(url: &str, header: Option<&str>) -> Run {
     let text = String::from_utf8_lossy(&out.stdout);
     let non2xx = text.lines().find(|l| l.contains("Non-2xx"));
     assert!(non2xx.is_none(), "errors during the run: {text}");
-    let per_second: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("unexpected wrk output: {text}"));
+    let per_second = api_server::requests_per_second(&text);
     let requests: f64 = text
         .lines()
         .find_map(|l| l.trim().split_once(" requests in "))
@@ -83,11 +79,6 @@ fn sequential_requests(url: &str, header: &str, n: usize) {
     let out = curl.wait_with_output().unwrap();
     let codes = String::from_utf8_lossy(&out.stdout);
     assert_eq!(codes.lines().filter(|c| *c == "200").count(), n, "{codes}");
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 #[tokio::main]
@@ -165,8 +156,11 @@ async fn main() {
         cpu_ready.push(r.cpu_us_per_request);
         cpu_api.push(a.cpu_us_per_request);
     }
-    let (r, a) = (median(&mut ready), median(&mut api));
-    let (cr, ca) = (median(&mut cpu_ready), median(&mut cpu_api));
+    let (r, a) = (api_server::median(&mut ready), api_server::median(&mut api));
+    let (cr, ca) = (
+        api_server::median(&mut cpu_ready),
+        api_server::median(&mut cpu_api),
+    );
     println!(
         "\nmedians over {ROUNDS} rounds: /readyz {r:.0} req/s, authenticated device GET {a:.0} req/s \
          (ratio of medians {:.2})",
@@ -178,7 +172,7 @@ async fn main() {
     );
     println!(
         "median of the per-round throughput ratios: {:.2} (goal ≥ 0.9)",
-        median(&mut ratios)
+        api_server::median(&mut ratios)
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -30,11 +30,7 @@ fn wrk(url: &str, header: &str) -> Run {
         .output()
         .expect("wrk is needed: apt-get install -y wrk");
     let text = String::from_utf8_lossy(&out.stdout);
-    let per_second = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("unexpected wrk output: {text}"));
+    let per_second = api_server::requests_per_second(&text);
     let p50 = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("50%"))
@@ -48,11 +44,6 @@ fn wrk(url: &str, header: &str) -> Run {
         p50.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0
     };
     Run { per_second, p50_ms }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 #[tokio::main]
@@ -130,9 +121,9 @@ async fn main() {
         .sum();
     println!(
         "medians: unknown {:.0} req/s, revoked {:.0} req/s; median per-round ratio {:.2} (goal ≥ 0.9)",
-        median(&mut unknown_runs),
-        median(&mut revoked_runs),
-        median(&mut ratios)
+        api_server::median(&mut unknown_runs),
+        api_server::median(&mut revoked_runs),
+        api_server::median(&mut ratios)
     );
     let refusal_entries = entries
         .iter()
@@ -175,10 +166,10 @@ async fn main() {
     println!(
         "medians: p50 {:.2} ms without, {:.2} ms with {IDLE_CONNECTIONS} idle connections (goal ≤ 10 ms); \
          {:.0} / {:.0} req/s",
-        median(&mut plain_p50),
-        median(&mut idle_p50),
-        median(&mut plain_rps),
-        median(&mut idle_rps)
+        api_server::median(&mut plain_p50),
+        api_server::median(&mut idle_p50),
+        api_server::median(&mut plain_rps),
+        api_server::median(&mut idle_rps)
     );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -31,6 +31,44 @@ pub fn run(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::proce
     child.wait_with_output().unwrap()
 }
 
+/// `run` that must succeed; its standard output.
+fn run_ok(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    let out = run(data_dir, args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Creates the administrator `ops` with the command line; `global` options (such as
+/// `--database-url`) come first.
+pub fn create_admin_ops(data_dir: &std::path::Path, global: &[&str]) {
+    let args = [global, &["admin", "create", "--username", "ops"]].concat();
+    run_ok(data_dir, &args, "a-long-enough-password\n");
+}
+
+/// A new user token of `username`, as `admin token` prints it; `more` options follow (such as
+/// `--expires`).
+pub fn admin_token(
+    data_dir: &std::path::Path,
+    global: &[&str],
+    username: &str,
+    more: &[&str],
+) -> String {
+    let command = [
+        "admin",
+        "token",
+        "--username",
+        username,
+        "--description",
+        "test",
+    ];
+    let args = [global, &command, more].concat();
+    run_ok(data_dir, &args, "").trim().to_owned()
+}
+
 pub struct Server {
     child: Child,
     pub base: String,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::cli::{BIN, run, serve_with_env};
+use crate::cli::{BIN, admin_token, create_admin_ops, serve_with_env};
 use crate::helpers::{date_in, temp_dir};
 
 /// Where Debian puts libfaketime.
@@ -43,37 +43,9 @@ fn the_binary_runs_under_libfaketime_and_valgrind() {
 #[ignore = "faketime: needs libfaketime and valgrind; scripts/test-all.sh runs it"]
 async fn a_token_stops_at_midnight_utc_after_its_expiration_date() {
     let dir = temp_dir("clock");
-    let out = run(
-        &dir,
-        &["admin", "create", "--username", "ops"],
-        "a-long-enough-password\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    create_admin_ops(&dir, &[]);
     let last_day = date_in(1);
-    let out = run(
-        &dir,
-        &[
-            "admin",
-            "token",
-            "--username",
-            "ops",
-            "--description",
-            "clock",
-            "--expires",
-            &last_day,
-        ],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = admin_token(&dir, &[], "ops", &["--expires", &last_day]);
     // The instant it stops: 00:00 UTC the day after its last day.
     let stops = connect_tokens::domain::expiry::end_of(
         connect_tokens::domain::expiry::parse_date(&last_day).unwrap(),

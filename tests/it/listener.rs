@@ -9,39 +9,13 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cli::{Server, run, serve_on, serve_via};
+use crate::cli::{Server, create_admin_ops, serve_on, serve_via};
 use crate::helpers::temp_dir;
 
 /// An admin and their user token in a fresh data dir, made with the command line.
 fn admin_token(dir: &std::path::Path) -> String {
-    let out = run(
-        dir,
-        &["admin", "create", "--username", "ops"],
-        "a-long-enough-password\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(
-        dir,
-        &[
-            "admin",
-            "token",
-            "--username",
-            "ops",
-            "--description",
-            "listener test",
-        ],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    create_admin_ops(dir, &[]);
+    crate::cli::admin_token(dir, &[], "ops", &[])
 }
 
 /// Reads until the server closes the connection (or `limit` passes); how long that took.

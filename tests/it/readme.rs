@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 
-use crate::cli::{run, serve_on};
+use crate::cli::{admin_token, serve_on};
 use crate::helpers::temp_dir;
 
 /// The `sh` block of the README section `heading`, with `\`-continued lines joined.
@@ -63,24 +63,7 @@ async fn the_readme_api_examples_work_against_the_demo() {
     assert!(lines.len() >= 3, "{lines:?}");
     let dir = temp_dir("readme");
     let server = serve_on(&dir, None, &["--demo"], "warn", None);
-    let out = run(
-        &dir,
-        &[
-            "admin",
-            "token",
-            "--username",
-            "admin",
-            "--description",
-            "README",
-        ],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = admin_token(&dir, &[], "admin", &[]);
     let client = reqwest::Client::new();
     for line in &lines {
         let args = words(line);

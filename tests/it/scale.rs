@@ -438,43 +438,9 @@ async fn an_unreachable_database_gets_a_fast_503_with_retry_after_and_service_re
     let token = {
         let (dir, url) = (dir.clone(), url.clone());
         tokio::task::spawn_blocking(move || {
-            let out = crate::cli::run(
-                &dir,
-                &[
-                    "--database-url",
-                    &url,
-                    "admin",
-                    "create",
-                    "--username",
-                    "ops",
-                ],
-                "a-long-enough-password\n",
-            );
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let out = crate::cli::run(
-                &dir,
-                &[
-                    "--database-url",
-                    &url,
-                    "admin",
-                    "token",
-                    "--username",
-                    "ops",
-                    "--description",
-                    "outage",
-                ],
-                "",
-            );
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+            let global = ["--database-url", url.as_str()];
+            crate::cli::create_admin_ops(&dir, &global);
+            crate::cli::admin_token(&dir, &global, "ops", &[])
         })
         .await
         .unwrap()
