@@ -128,18 +128,6 @@ pub fn serve_on(
     rust_log: &str,
     stderr_file: Option<&std::path::Path>,
 ) -> Server {
-    serve_with_env(data_dir, database_url, extra, rust_log, stderr_file, &[])
-}
-
-/// [`serve_on`] with more environment variables (e.g. `LD_PRELOAD` for libfaketime).
-pub fn serve_with_env(
-    data_dir: &std::path::Path,
-    database_url: Option<&str>,
-    extra: &[&str],
-    rust_log: &str,
-    stderr_file: Option<&std::path::Path>,
-    env: &[(&str, &str)],
-) -> Server {
     serve_via(
         &[],
         data_dir,
@@ -147,12 +135,13 @@ pub fn serve_with_env(
         extra,
         rust_log,
         stderr_file,
-        env,
+        &[],
     )
 }
 
-/// [`serve_with_env`] run through `wrapper` (a command that execs the binary it is given, such
-/// as `prlimit --nofile=…`).
+/// [`serve_on`] run through `wrapper` (a command that execs the binary it is given, such as
+/// `prlimit --nofile=…`; none: the binary itself), with more environment variables (such as
+/// `LD_PRELOAD` for libfaketime).
 pub fn serve_via(
     wrapper: &[&str],
     data_dir: &std::path::Path,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::cli::{BIN, admin_token, create_admin_ops, serve_with_env};
+use crate::cli::{BIN, admin_token, create_admin_ops, serve_via};
 use crate::helpers::{date_in, temp_dir};
 
 /// Where Debian puts libfaketime.
@@ -53,7 +53,8 @@ async fn a_token_stops_at_midnight_utc_after_its_expiration_date() {
     let clock = dir.join("faketime");
     std::fs::write(&clock, "+0").unwrap();
     let lib = libfaketime();
-    let server = serve_with_env(
+    let server = serve_via(
+        &[],
         &dir,
         None,
         &[],

@@ -44,6 +44,19 @@ async fn raw(
     }
 }
 
+/// Sends `request` as raw bytes on a new connection; everything the server answers (lower-cased)
+/// until it closes the connection, which it must within 5 s.
+async fn until_closed(app: &TestApp, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&answer).to_lowercase()
+}
+
 fn message(r: &Resp) -> String {
     r.json()["errors"][0]["message"]
         .as_str()
@@ -281,34 +294,19 @@ async fn content_length_with_transfer_encoding_is_refused_and_the_connection_clo
     let app = spawn_app().await;
     // Transfer-Encoding first and a Content-Length hyper would not even read: still refused.
     for length in ["5, 5", "-1"] {
-        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
         let request = format!(
             "POST /login HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
              Content-Length: {length}\r\n\r\n0\r\n\r\n"
         );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
-            .await
-            .expect("the server closes the connection")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        let answer = until_closed(&app, request.as_bytes()).await;
         assert!(answer.starts_with("http/1.1 400"), "{length}: {answer}");
     }
-    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    stream
-        .write_all(
-            b"POST /access/api/v1/tokens HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-              Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
-        .await
-        .expect("the server closes the connection")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    let answer = until_closed(
+        &app,
+        b"POST /access/api/v1/tokens HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("http/1.1 400"), "{answer}");
     assert!(answer.contains("connection: close"), "{answer}");
     assert!(answer.contains("transfer-encoding"), "says why: {answer}");
