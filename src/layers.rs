@@ -121,9 +121,8 @@ pub fn refusal<B>(req: &axum::http::Request<B>) -> Option<Refusal> {
     let path = req.uri().path();
     if path.contains('%') {
         for segment in path.split('/') {
-            if let Err(problem) =
-                text::decode_form_component(segment.replace('+', "%2B").as_bytes())
-                    .and_then(|s| text::check_no_control(&s))
+            if let Err(problem) = text::decode_path_segment(segment.as_bytes())
+                .and_then(|s| text::check_no_control(&s))
             {
                 return refuse(format!("The URL path {problem}."));
             }
@@ -138,11 +137,10 @@ pub fn refusal<B>(req: &axum::http::Request<B>) -> Option<Refusal> {
 }
 
 /// The request's id (`x-request-id`, kept from the client when sane, else made here).
-pub fn request_id<B>(req: &axum::http::Request<B>) -> Option<String> {
+pub fn request_id<B>(req: &axum::http::Request<B>) -> Option<&str> {
     req.extensions()
         .get::<RequestId>()
         .and_then(|id| id.header_value().to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Whether a client's `x-request-id` is kept: 1–64 letters, digits, `.`, `_`, `:` or `-` (it

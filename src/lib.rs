@@ -76,7 +76,10 @@ async fn shown_for(
 /// Which face owns the request (API or console), and its id: what [`shown_for`] needs, read
 /// before any await (a request is not `Sync`).
 fn face_of(req: &axum::extract::Request) -> (bool, Option<String>) {
-    (is_api(req.uri().path()), layers::request_id(req))
+    (
+        is_api(req.uri().path()),
+        layers::request_id(req).map(str::to_owned),
+    )
 }
 
 /// Unknown routes: a JSON 404 under the API prefixes, an HTML page elsewhere.

@@ -100,11 +100,20 @@ pub fn check_one_line(s: &str) -> Result<(), TextError> {
 /// Decodes one `application/x-www-form-urlencoded` component (`+` is a space, `%XX` a byte)
 /// strictly: bytes that are not UTF-8 are an error, never replaced.
 pub fn decode_form_component(raw: &[u8]) -> Result<String, TextError> {
+    percent_decode(raw, true)
+}
+
+/// Decodes one URL path segment (`%XX` a byte, `+` itself) strictly.
+pub fn decode_path_segment(raw: &[u8]) -> Result<String, TextError> {
+    percent_decode(raw, false)
+}
+
+fn percent_decode(raw: &[u8], plus_is_space: bool) -> Result<String, TextError> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < raw.len() => {
                 match (hex(raw[i + 1]), hex(raw[i + 2])) {
                     (Some(h), Some(l)) => {
@@ -231,6 +240,8 @@ mod tests {
             ]
         );
         assert_eq!(decode_form(b"q=%C3%BC").unwrap()[0].1, "ü");
+        assert_eq!(decode_path_segment(b"a+b%20c").unwrap(), "a+b c");
+        assert_eq!(decode_path_segment(b"%FF"), Err(TextError::NotUtf8));
         assert_eq!(decode_form(b"q=50%").unwrap()[0].1, "50%");
         assert_eq!(decode_form(b"q=%zz").unwrap()[0].1, "%zz");
         assert_eq!(

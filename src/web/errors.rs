@@ -8,7 +8,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::view::Chrome;
-use crate::layers::{request_id, unrendered_error};
+use tower_http::request_id::RequestId;
+
+use crate::layers::unrendered_error;
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -35,8 +37,13 @@ fn error_page(status: StatusCode, message: &str, request_id: &str) -> String {
 
 /// The console's error layer: error responses become HTML pages.
 pub async fn html_errors(req: Request, next: Next) -> Response {
-    let request_id = request_id(&req);
-    as_html(next.run(req).await, request_id.as_deref()).await
+    // Kept as the header value (a cheap clone): made text only for an error page.
+    let request_id = req.extensions().get::<RequestId>().cloned();
+    let res = next.run(req).await;
+    let id = request_id
+        .as_ref()
+        .and_then(|id| id.header_value().to_str().ok());
+    as_html(res, id).await
 }
 
 /// An error response with an HTML page body (showing `request_id`); other responses unchanged.
