@@ -263,7 +263,7 @@ impl Refusal {
             token_id: token_id.to_owned(),
             reason: reason.to_owned(),
             source,
-            minute: now - now.rem_euclid(60),
+            minute: minute_of(now),
         }
     }
 
@@ -289,6 +289,11 @@ impl Refusal {
         .token(&self.token_id)
         .detail(&self.reason)
     }
+}
+
+/// The start of the minute `now` (unix seconds) falls in: refusals are counted per minute.
+pub fn minute_of(now: i64) -> i64 {
+    now - now.rem_euclid(60)
 }
 
 /// The part of a source address that stands for one client: an IPv6 address's /64 network,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use super::{Store, StoreResult, on_pool};
-use crate::domain::audit::Refusal;
+use crate::domain::audit::{Refusal, minute_of};
 
 /// Most tokens whose stamps are kept while the database cannot be written.
 const MAX_STAMPS: usize = 100_000;
@@ -77,7 +77,8 @@ impl UsageBatch {
     pub fn note_refusal(&self, refusal: &Refusal, now: i64) -> Noted {
         let mut counted = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
         let room = counted.len() < MAX_REFUSALS;
-        match counted.get_mut(&refusal.key()) {
+        let key = refusal.key();
+        match counted.get_mut(&key) {
             Some(c) => {
                 if c.unwritten == 0 {
                     c.first_at = now;
@@ -88,7 +89,7 @@ impl UsageBatch {
             }
             None if room => {
                 counted.insert(
-                    refusal.key(),
+                    key,
                     Counted {
                         refusal: refusal.clone(),
                         unwritten: 0,
@@ -130,7 +131,7 @@ impl UsageBatch {
     /// The unwritten counts (reset to zero); entries of minutes past and fully written are
     /// forgotten.
     fn take_refusal_counts(&self, now: i64) -> Vec<RefusalCount> {
-        let this_minute = now - now.rem_euclid(60);
+        let this_minute = minute_of(now);
         let mut counted = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = Vec::new();
         counted.retain(|_, c| {
