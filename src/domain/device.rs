@@ -36,15 +36,11 @@ fn refuse(field: &'static str, rule: impl Into<String>) -> FieldError {
     }
 }
 
-fn one_line_ok(s: &str) -> bool {
-    text::check_one_line(s).is_ok()
-}
-
 /// A device's (or fleet's) name: trimmed, 1–128 characters, one line, nothing that displays as
 /// something else ([`text::check_display`]).
 pub fn name(s: &str) -> Result<String, FieldError> {
     let s = s.trim();
-    if s.is_empty() || s.chars().count() > NAME_MAX || !one_line_ok(s) {
+    if s.is_empty() || s.chars().count() > NAME_MAX || text::check_one_line(s).is_err() {
         return Err(refuse(
             "name",
             format!(
@@ -59,7 +55,7 @@ pub fn name(s: &str) -> Result<String, FieldError> {
 /// displays as something else.
 pub fn group(s: &str) -> Result<String, FieldError> {
     let s = s.trim();
-    if s.chars().count() > GROUP_MAX || !one_line_ok(s) {
+    if s.chars().count() > GROUP_MAX || text::check_one_line(s).is_err() {
         return Err(refuse(
             "group",
             format!(
