@@ -11,6 +11,7 @@ command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v faketime >/dev/null || need_apt+=(faketime)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -115,6 +115,16 @@ pub struct ServeArgs {
     /// Seed demo fleets, devices and an admin (password printed once) when the database is empty.
     #[arg(long)]
     pub demo: bool,
+    /// Serve HTTPS with this certificate chain (PEM); reloaded with the key at SIGHUP. Implies
+    /// --secure-cookies.
+    #[arg(long, env = "CONNECT_TOKENS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "CONNECT_TOKENS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at /metrics on this address (its own listener; off by default).
+    #[arg(long, env = "CONNECT_TOKENS_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
     /// The server's settings.
     #[command(flatten)]
     pub config: Config,
@@ -192,8 +202,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.config;
+    let mut config = args.config;
     config.check().map_err(anyhow::Error::msg)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            config.secure_cookies = true;
+            Some(std::sync::Arc::new(
+                crate::server::Tls::load(cert, key).map_err(anyhow::Error::msg)?,
+            ))
+        }
+        _ => None,
+    };
     if args.demo {
         crate::demo::seed_if_empty(&store).await?;
     }
@@ -201,14 +220,29 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    if !config.secure_cookies {
+    let mut state = AppState::new(store, config);
+    let metrics = match args.metrics_bind {
+        Some(bind) => {
+            let metrics = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} for metrics"))?;
+            say(&format!(
+                "metrics: http://{}/metrics",
+                metrics.local_addr()?
+            ));
+            state = state.with_metrics();
+            Some(metrics)
+        }
+        None => None,
+    };
+    if !state.config.secure_cookies {
         say("note: cookies are not marked Secure; behind HTTPS start with --secure-cookies");
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     say(&format!(
-        "connect-tokens is listening: sign in at http://{addr}/login"
+        "connect-tokens is listening: sign in at {scheme}://{addr}/login"
     ));
-    let state = AppState::new(store, config);
-    crate::serve(listener, state).await?;
+    crate::serve_with(listener, state, crate::Serving { tls, metrics }).await?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! Cross-cutting layers, assembled in one place: security headers, no-store, body limit,
-//! sensitive headers, tracing without secrets; and the step both error layers (`web`'s HTML,
-//! `api`'s JSON) start from.
+//! sensitive headers, tracing without secrets, compression; and the step both error layers
+//! (`web`'s HTML, `api`'s JSON) start from.
 
 use std::borrow::Cow;
 
@@ -9,6 +9,8 @@ use axum::body::to_bytes;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::RequestId;
 use tower_http::sensitive_headers::{
@@ -34,6 +36,25 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// the security headers of [`wrap`].
 pub fn body_limit() -> RequestBodyLimitLayer {
     RequestBodyLimitLayer::new(BODY_LIMIT)
+}
+
+/// Marks a response whose body carries a secret made for it (a new token shown once): it is
+/// never compressed, so BREACH has nothing to measure. Pages carrying a CSRF token are
+/// compressed, because that token is masked afresh in every response
+/// ([`crate::auth::csrf::mask`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CarriesSecret;
+
+/// gzip or brotli, as the client accepts, for every response but those that
+/// [carry a secret](CarriesSecret) (and what tower-http never compresses: tiny bodies, images).
+fn compression() -> CompressionLayer<impl Predicate> {
+    let no_secret = |_: axum::http::StatusCode,
+                     _: axum::http::Version,
+                     _: &axum::http::HeaderMap,
+                     extensions: &axum::http::Extensions| {
+        extensions.get::<CarriesSecret>().is_none()
+    };
+    CompressionLayer::new().compress_when(DefaultPredicate::new().and(no_secret))
 }
 
 /// Wraps the whole application in the common layers.
@@ -70,6 +91,7 @@ pub fn wrap(router: Router, secure: bool) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(SetSensitiveResponseHeadersLayer::new([header::SET_COOKIE]))
+        .layer(compression())
         .layer(
             // The span names the path only: a query string could hold a secret someone pasted.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {

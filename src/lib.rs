@@ -17,6 +17,7 @@ pub mod error;
 pub mod import;
 pub mod issuing;
 pub mod layers;
+pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod store;
@@ -30,6 +31,8 @@ pub mod web;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::sync::Arc;
+
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -40,12 +43,17 @@ pub use store::Store;
 /// The whole application: console pages, API, health checks, wrapped in the common layers.
 pub fn app(state: AppState) -> Router {
     let secure = state.config.secure_cookies;
+    let metrics = state.metrics.clone();
     let router = Router::new()
         .merge(web::router(state.clone()))
         .merge(api::router())
         .fallback(not_found)
         .with_state(state);
-    layers::wrap(router, secure)
+    let router = layers::wrap(router, secure);
+    match metrics {
+        Some(metrics) => router.layer(metrics::Observe(metrics)),
+        None => router,
+    }
 }
 
 /// What answers the requests the listener refuses before routing ([`layers::refusal`]): a 400
@@ -111,9 +119,27 @@ async fn show_refusal(req: axum::extract::Request) -> axum::response::Response {
     res
 }
 
-/// Serves `app(state)` on `listener` until Ctrl-C / SIGTERM, then drains within the shutdown
-/// deadline and writes the pending usage stamps.
+/// What [`serve_with`] offers beside plain HTTP on the main listener.
+#[derive(Default)]
+pub struct Serving {
+    /// HTTPS on the main listener, reloaded at SIGHUP.
+    pub tls: Option<Arc<server::Tls>>,
+    /// The listener for `/metrics` (counted when `state.metrics` is set).
+    pub metrics: Option<TcpListener>,
+}
+
+/// Serves `app(state)` over plain HTTP on `listener`: [`serve_with`] with nothing else.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    serve_with(listener, state, Serving::default()).await
+}
+
+/// Serves `app(state)` on `listener` (and metrics on theirs) until Ctrl-C / SIGTERM, then drains
+/// within the shutdown deadline and writes the pending usage stamps.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    serving: Serving,
+) -> std::io::Result<()> {
     auth::password::warm_up();
     spawn_housekeeping(state.clone());
     let limits = server::Limits::from_config(&state.config);
@@ -121,7 +147,30 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
         main: app(state.clone()),
         refusals: refusals(state.config.secure_cookies),
     };
-    let result = server::run(listener, apps, limits, shutdown_signal()).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    if let (Some(metrics_listener), Some(metrics)) = (serving.metrics, state.metrics.clone()) {
+        let apps = server::Apps {
+            main: metrics::router(metrics, state.store.clone()),
+            refusals: refusals(false),
+        };
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = server::run(metrics_listener, apps, limits, None, shutdown).await {
+                tracing::warn!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
+    if let Some(tls) = &serving.tls {
+        spawn_tls_reload(tls.clone());
+    }
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    let result = server::run(listener, apps, limits, serving.tls, shutdown).await;
     if let Err(e) = state.usage.flush(&state.store).await {
         tracing::warn!(error = %e, "could not record token use at shutdown");
     }
@@ -155,6 +204,27 @@ fn spawn_housekeeping(state: AppState) {
             }
         }
     });
+}
+
+/// Reads the certificate and key again at each SIGHUP; a pair that does not load leaves the one
+/// in use.
+fn spawn_tls_reload(tls: Arc<server::Tls>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the certificate will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => tracing::error!("TLS reload refused, the certificate in use stays: {e}"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 async fn shutdown_signal() {

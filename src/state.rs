@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::metrics::{AuthOutcome, Metrics};
 use crate::store::Store;
 use crate::store::usage::UsageBatch;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Pending `last_used_at` stamps of API tokens.
     pub usage: Arc<UsageBatch>,
+    /// Counters for `/metrics`, when the server exposes them.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl AppState {
@@ -24,6 +27,20 @@ impl AppState {
             store,
             config: Arc::new(config),
             usage: Arc::default(),
+            metrics: None,
+        }
+    }
+
+    /// The same state, counting what `/metrics` shows.
+    pub fn with_metrics(mut self) -> Self {
+        self.metrics = Some(Arc::new(Metrics::new()));
+        self
+    }
+
+    /// Counts a bearer token judged (when metrics are on).
+    pub fn count_authentication(&self, outcome: AuthOutcome) {
+        if let Some(metrics) = &self.metrics {
+            metrics.authentication(outcome);
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::domain::expiry;
 use crate::domain::scope::{self, Decision, Permission, Principal, Resource, Role};
 use crate::domain::token::{self, TokenHash, TokenKind};
 use crate::error::{AppError, AppResult};
+use crate::metrics::AuthOutcome;
 use crate::state::AppState;
 use crate::store::access::{Holder, TokenAuth, TokenUser};
 use crate::store::devices::Device;
@@ -84,7 +85,10 @@ impl FromRequestParts<AppState> for Bearer {
             .ok_or_else(|| unauthorized("Use Authorization: Bearer <token>."))?
             .1
             .trim();
-        let (kind, hash) = token::parse(presented).map_err(|_| unauthorized("Invalid token."))?;
+        let Ok((kind, hash)) = token::parse(presented) else {
+            state.count_authentication(AuthOutcome::bad_checksum);
+            return Err(unauthorized("Invalid token."));
+        };
         let ip = client_ip(parts, state.config.trusted_proxy);
         Ok(Bearer { kind, hash, ip })
     }
@@ -197,7 +201,10 @@ pub async fn authorize(
     };
     let caller = live_caller(app, bearer, auth, fleet).await?;
     let (resource, needed) = match access {
-        Access::Caller => return Ok(Authorized { caller, device }),
+        Access::Caller => {
+            app.count_authentication(AuthOutcome::ok);
+            return Ok(Authorized { caller, device });
+        }
         Access::Fleet { fleet, needed } => (
             Resource {
                 fleet,
@@ -225,7 +232,12 @@ pub async fn authorize(
             )
         }
     };
-    match scope::decide(&caller.principal, resource, needed) {
+    let decision = scope::decide(&caller.principal, resource, needed);
+    app.count_authentication(match decision {
+        Decision::Allow => AuthOutcome::ok,
+        _ => AuthOutcome::out_of_scope,
+    });
+    match decision {
         Decision::Allow => Ok(Authorized {
             caller,
             device: device.filter(|d| d.fleet_key == resource.fleet),
@@ -284,19 +296,25 @@ async fn live_caller(
 ) -> AppResult<Caller> {
     let now = crate::domain::now();
     let Some(auth) = auth else {
+        app.count_authentication(AuthOutcome::unknown);
         return Err(unauthorized("Invalid token."));
     };
-    // (audit detail, client message) of a refusal.
+    // (outcome, audit detail, client message) of a refusal.
     let refusal = if auth.revoked {
-        Some(("revoked", "This token was revoked."))
+        Some((AuthOutcome::revoked, "revoked", "This token was revoked."))
     } else if expiry::is_expired(auth.expires_at, now) {
-        Some(("expired", "This token has expired."))
+        Some((AuthOutcome::expired, "expired", "This token has expired."))
     } else if matches!(&auth.holder, Holder::User { user, .. } if user.disabled) {
-        Some(("user disabled", "The user of this token is disabled."))
+        Some((
+            AuthOutcome::user_disabled,
+            "user disabled",
+            "The user of this token is disabled.",
+        ))
     } else {
         None
     };
-    if let Some((detail, message)) = refusal {
+    if let Some((outcome, detail, message)) = refusal {
+        app.count_authentication(outcome);
         // Boxed: the refusal's write would otherwise make every request's future larger, and
         // futures are moved (copied) several times on the way through the router.
         Box::pin(refuse(app, bearer, &auth.token_id, detail)).await?;

@@ -1,6 +1,9 @@
 //! CSRF protection for every state-changing request of the console, in one layer: cross-site
 //! requests are refused by `Sec-Fetch-Site`/`Origin`, and the form must carry the synchronizer
 //! token bound to the session (or, on the sign-in form, to the pre-sign-in cookie).
+//!
+//! Pages carry the token [masked](mask) afresh in every response, so a compressed page never
+//! repeats its bytes for a BREACH attacker to probe.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -13,6 +16,32 @@ use super::session::expected_csrf;
 use crate::domain::text;
 use crate::error::AppError;
 use crate::state::AppState;
+
+/// A CSRF token as a page carries it: a random pad, then the token XOR the pad (hex), so that
+/// every response shows different bytes for the same token.
+pub fn mask(token: &str) -> String {
+    let mut pad = vec![0u8; token.len()];
+    getrandom::fill(&mut pad).expect("the operating system's random source");
+    let masked: Vec<u8> = pad.iter().zip(token.bytes()).map(|(p, t)| p ^ t).collect();
+    let mut out = String::with_capacity(4 * token.len());
+    for b in pad.iter().chain(&masked) {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The token inside a [`mask`]ed value, if it is one.
+fn unmask(masked: &str) -> Option<String> {
+    if !masked.len().is_multiple_of(4) || !masked.is_ascii() {
+        return None;
+    }
+    let bytes = (0..masked.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&masked[i..i + 2], 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let (pad, hidden) = bytes.split_at(bytes.len() / 2);
+    String::from_utf8(pad.iter().zip(hidden).map(|(p, h)| p ^ h).collect()).ok()
+}
 
 /// Whether the request comes from another site.
 fn cross_site(headers: &HeaderMap) -> bool {
@@ -59,7 +88,7 @@ pub async fn csrf_guard(State(app): State<AppState>, req: Request, next: Next) -
     let presented = fields
         .into_iter()
         .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v);
+        .and_then(|(_, v)| unmask(&v));
     let valid = match (expected_csrf(&app, &parts), presented) {
         (Some(want), Some(got)) => secrets_equal(&want, &got),
         _ => false,
@@ -85,6 +114,21 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn masks_differ_every_time_and_unmask_to_the_token() {
+        let token = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+        let (a, b) = (mask(token), mask(token));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 * token.len());
+        assert_eq!(unmask(&a).as_deref(), Some(token));
+        assert_eq!(unmask(&b).as_deref(), Some(token));
+        // The bare token, odd lengths and non-hex text are not masked values.
+        assert_ne!(unmask(token).as_deref(), Some(token));
+        assert_eq!(unmask(&a[1..]), None);
+        assert_eq!(unmask("zz00"), None);
+        assert_eq!(unmask("é0"), None);
     }
 
     #[test]

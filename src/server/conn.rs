@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::framing::Framing;
@@ -38,7 +37,8 @@ pub enum Expired {
 }
 
 impl Activity {
-    fn new(epoch: Instant) -> Self {
+    /// A connection accepted now; `epoch` is the server's common time base.
+    pub fn new(epoch: Instant) -> Self {
         let activity = Activity {
             last_ms: AtomicU64::new(0),
             request_ms: AtomicU64::new(0),
@@ -117,30 +117,26 @@ impl Activity {
     }
 }
 
-/// A TCP stream that stamps its [`Activity`] and shows incoming bytes to a [`Framing`]. (No
+/// A client stream (TCP, or TLS over TCP, carrying plain HTTP) that stamps its [`Activity`] and shows incoming bytes to a [`Framing`]. (No
 /// `Debug`: the framing reader holds bits of request heads, which may be credentials.)
-pub struct Watched {
-    inner: TcpStream,
+pub struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
     framing: Framing,
 }
 
-impl Watched {
-    /// Wraps `inner`; `epoch` is the server's common time base.
-    pub fn new(inner: TcpStream, epoch: Instant, framing: Framing) -> (Self, Arc<Activity>) {
-        let activity = Arc::new(Activity::new(epoch));
-        (
-            Watched {
-                inner,
-                activity: activity.clone(),
-                framing,
-            },
+impl<S> Watched<S> {
+    /// Wraps `inner`, whose connection's activity is `activity`.
+    pub fn new(inner: S, activity: Arc<Activity>, framing: Framing) -> Self {
+        Watched {
+            inner,
             activity,
-        )
+            framing,
+        }
     }
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -158,7 +154,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

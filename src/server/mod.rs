@@ -9,11 +9,14 @@
 //! - Running out of descriptors makes the loop back off instead of spinning, and it recovers.
 //! - A request whose head had both `Content-Length` and `Transfer-Encoding` is marked for the
 //!   router, which refuses it and closes the connection.
+//! - With HTTPS, the TLS handshake must finish within the header-read timeout, and a reload
+//!   ([`Tls::reload`]) changes the certificate for new connections only.
 //! - On shutdown it stops accepting, lets in-flight requests finish and closes idle connections,
 //!   and returns by the deadline whatever the clients do.
 
 mod conn;
 pub mod framing;
+pub mod tls;
 pub mod verdicts;
 
 use std::collections::HashMap;
@@ -27,7 +30,8 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 use tower_http::request_id::RequestId;
@@ -36,6 +40,7 @@ use crate::config::Config;
 use crate::layers::{self, Smuggled};
 use conn::{Activity, Watched};
 use framing::{Framing, HEAD_MAX};
+pub use tls::Tls;
 
 const _: () = assert!(
     MAX_HEAD < HEAD_MAX,
@@ -138,6 +143,16 @@ impl Open {
     }
 }
 
+/// What every connection's task is given.
+struct Shared {
+    apps: Apps,
+    limits: Limits,
+    tls: Option<Arc<Tls>>,
+    open: Arc<Open>,
+    graceful: GracefulShutdown,
+    epoch: Instant,
+}
+
 /// A connection's place in [`Open`], given back however its task ends (a panic included).
 struct Registered {
     open: Arc<Open>,
@@ -177,11 +192,13 @@ fn is_resource_exhaustion(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(24 | 23 | 12 | 105))
 }
 
-/// Serves `apps` on `listener` within `limits` until `shutdown` resolves, then drains.
+/// Serves `apps` on `listener` within `limits` (over TLS when `tls` is set) until `shutdown`
+/// resolves, then drains.
 pub async fn run(
     listener: TcpListener,
     apps: Apps,
     limits: Limits,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let wanted = limits.max_connections as u64 + RESERVED_FDS;
@@ -197,9 +214,15 @@ pub async fn run(
             "the open-file limit lowers the connection cap"
         );
     }
-    let open = Arc::new(Open::default());
-    let graceful = GracefulShutdown::new();
-    let epoch = Instant::now();
+    let shared = Shared {
+        apps,
+        limits,
+        tls,
+        open: Arc::new(Open::default()),
+        graceful: GracefulShutdown::new(),
+        epoch: Instant::now(),
+    };
+    let open = &shared.open;
     let mut last_exhaustion_log: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
@@ -229,10 +252,10 @@ pub async fn run(
             drop(stream);
             continue;
         }
-        serve_connection(stream, peer, &apps, limits, &open, &graceful, epoch);
+        serve_connection(stream, peer, &shared);
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_deadline, graceful.shutdown())
+    if tokio::time::timeout(limits.shutdown_deadline, shared.graceful.shutdown())
         .await
         .is_err()
     {
@@ -241,20 +264,50 @@ pub async fn run(
     Ok(())
 }
 
-/// Spawns the task that serves one connection until it ends, idles out, is evicted or shut down.
-fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    apps: &Apps,
-    limits: Limits,
-    open: &Arc<Open>,
-    graceful: &GracefulShutdown,
-    epoch: Instant,
-) {
+/// Spawns the task that serves one connection until it ends, idles out, is evicted or shut down
+/// (with TLS, the handshake first, within the header-read timeout).
+fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new(shared.epoch));
+    let registered = Registered {
+        id: shared.open.add(activity.clone()),
+        open: shared.open.clone(),
+    };
+    let apps = shared.apps.clone();
+    let limits = shared.limits;
+    let watcher = shared.graceful.watcher();
+    let tls = shared.tls.as_ref().map(|tls| tls.acceptor());
+    tokio::spawn(async move {
+        let _registered = registered;
+        let Some(acceptor) = tls else {
+            return drive(stream, peer, apps, limits, activity, watcher).await;
+        };
+        let handshake = tokio::select! {
+            done = tokio::time::timeout(limits.header_read, acceptor.accept(stream)) => done,
+            () = activity.close.notified() => return,
+        };
+        match handshake {
+            Ok(Ok(stream)) => drive(stream, peer, apps, limits, activity, watcher).await,
+            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!("TLS handshake too slow"),
+        }
+    });
+}
+
+/// Serves HTTP/1.1 on one connection's byte stream until it ends, idles out, is evicted or shut
+/// down.
+async fn drive<S>(
+    stream: S,
+    peer: SocketAddr,
+    apps: Apps,
+    limits: Limits,
+    activity: Arc<Activity>,
+    watcher: Watcher,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (framing, verdicts) = Framing::new();
-    let (io, activity) = Watched::new(stream, epoch, framing);
-    let apps = apps.clone();
+    let io = Watched::new(stream, activity.clone(), framing);
     let in_flight = activity.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let uri = req.uri();
@@ -298,23 +351,16 @@ fn serve_connection(
         .max_header_size(MAX_HEAD)
         .max_buf_size(MAX_BUFFER)
         .keep_alive(true);
-    let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
-    let registered = Registered {
-        id: open.add(activity.clone()),
-        open: open.clone(),
-    };
-    tokio::spawn(async move {
-        let _registered = registered;
-        tokio::select! {
-            result = connection => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
+    let connection = watcher.watch(http.serve_connection(TokioIo::new(io), service));
+    tokio::select! {
+        result = connection => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
             }
-            expired = activity.expired(limits.idle, limits.request) => {
-                tracing::debug!(?expired, "connection closed: too slow");
-            }
-            () = activity.close.notified() => tracing::debug!("idle connection closed to make room"),
         }
-    });
+        expired = activity.expired(limits.idle, limits.request) => {
+            tracing::debug!(?expired, "connection closed: too slow");
+        }
+        () = activity.close.notified() => tracing::debug!("idle connection closed to make room"),
+    }
 }

@@ -227,6 +227,14 @@ impl Store {
         &self.pool
     }
 
+    /// Database connections (in use, idle) in this process's pool.
+    pub fn pool_use(&self) -> (u32, u32) {
+        on_pool!(&self.pool, |db| {
+            let idle = u32::try_from(db.num_idle()).unwrap_or(u32::MAX);
+            (db.size().saturating_sub(idle), idle)
+        })
+    }
+
     /// Whether the database answers with the schema this binary expects (for `/readyz`): the
     /// newest applied migration is read from the database, so a reachable server with a missing,
     /// unreadable or older schema is not ready.

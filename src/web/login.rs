@@ -35,7 +35,7 @@ fn page(
 ) -> AppResult<Response> {
     let (anchor, set_cookie) = session::login_anchor(app, headers);
     let chrome = Chrome {
-        csrf: csrf_for(&anchor),
+        csrf: crate::auth::csrf::mask(&csrf_for(&anchor)),
         nav: "login",
         ..Chrome::default()
     };

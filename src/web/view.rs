@@ -35,7 +35,7 @@ impl Chrome {
         Chrome {
             user_name: user.user.name().to_owned(),
             is_admin: user.user.is_admin(),
-            csrf: user.csrf.clone(),
+            csrf: crate::auth::csrf::mask(&user.csrf),
             nav,
             tab,
         }

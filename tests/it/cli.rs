@@ -78,8 +78,13 @@ pub struct Server {
 impl Server {
     /// Sends SIGTERM (as an orchestrator stopping the container would).
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal named `name` (`HUP`, `TERM`, …).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -99,7 +104,14 @@ impl Server {
 
     /// The server's `host:port`.
     pub fn authority(&self) -> &str {
-        self.base.trim_start_matches("http://")
+        self.base
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+    }
+
+    /// What the server printed at start, up to where it said it was listening.
+    pub fn said(&self) -> &[String] {
+        &self.stdout_lines
     }
 }
 
@@ -187,8 +199,8 @@ pub fn serve_via(
     for line in lines.by_ref() {
         let line = line.unwrap();
         server.stdout_lines.push(line.clone());
-        if let Some(i) = line.find("http://") {
-            server.base = line[i..].trim_end_matches("/login").to_owned();
+        if let Some((_, url)) = line.split_once("is listening: sign in at ") {
+            server.base = url.trim_end_matches("/login").to_owned();
             // Keep draining stdout so the server never writes to a closed pipe.
             std::thread::spawn(move || lines.for_each(drop));
             return server;

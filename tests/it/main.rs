@@ -16,3 +16,4 @@ mod device_token;
 mod hostile;
 mod listener;
 mod signin;
+mod tls;

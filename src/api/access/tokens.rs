@@ -14,6 +14,7 @@ use crate::domain::scope::{Permission, Permissions};
 use crate::domain::token::{self, TokenKind};
 use crate::error::{AppError, AppResult};
 use crate::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
+use crate::layers::CarriesSecret;
 use crate::state::AppState;
 use crate::store::tokens::TokenFilter;
 
@@ -245,5 +246,6 @@ pub async fn create(
     let mut res = (StatusCode::CREATED, Json(body)).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.extensions_mut().insert(CarriesSecret);
     Ok(res)
 }

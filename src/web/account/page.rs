@@ -13,6 +13,7 @@ use crate::auth::session::CurrentUser;
 use crate::domain::token::PlainToken;
 use crate::error::AppResult;
 use crate::issuing::{self, IssueOutcome, Issued};
+use crate::layers::CarriesSecret;
 use crate::state::AppState;
 use crate::store::account::Account;
 use crate::web::view::{Chrome, render};
@@ -190,7 +191,9 @@ pub(super) async fn issue_and_show(
                 description: record.description,
             };
             let panels = admin_panels(app, Open::Created, None, None, Some(created)).await?;
-            page(app, admin, StatusCode::OK, Some(panels)).await
+            let mut shown = page(app, admin, StatusCode::OK, Some(panels)).await?;
+            shown.extensions_mut().insert(CarriesSecret);
+            Ok(shown)
         }
         IssueOutcome::Replayed(token_id) => render(
             StatusCode::CONFLICT,
