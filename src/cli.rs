@@ -97,6 +97,10 @@ pub enum Command {
     ImportDevices {
         /// The CSV file.
         file: PathBuf,
+        /// Seconds between two progress lines when standard error is not a terminal (0: every
+        /// thousand rows); a terminal gets a progress bar.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3600))]
+        progress_every: u64,
     },
     /// Exit 0 when the server at --url answers its liveness check (for container HEALTHCHECKs).
     Healthcheck {
@@ -196,7 +200,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             description,
             expires,
         }) => admin_token(store, username, description, expires).await,
-        Command::ImportDevices { file } => crate::import::import_csv_file(&store, &file).await,
+        Command::ImportDevices {
+            file,
+            progress_every,
+        } => {
+            let every = std::time::Duration::from_secs(progress_every);
+            crate::import::import_csv_file(&store, &file, every).await
+        }
         Command::Healthcheck { .. } => unreachable!("handled before the database is opened"),
     }
 }

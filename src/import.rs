@@ -3,9 +3,15 @@
 //! Header `fleet,uuid,name,group,tags,description`; an empty uuid gets a new one; tags are
 //! `;`-separated; missing fleets are created. The first bad row stops the import, names its
 //! line and leaves the database as it was.
+//!
+//! The command shows its progress: a bar (by bytes of the file) on a terminal, otherwise a line
+//! every few seconds, for logs.
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -81,21 +87,113 @@ pub async fn import_csv<R: std::io::Read>(
     store.import_devices(rows, &mut progress).await
 }
 
-/// The `import-devices FILE` command.
-pub async fn import_csv_file(store: &Store, path: &Path) -> anyhow::Result<()> {
+/// A reader that counts the bytes read through it (for progress by bytes).
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// How an import shows its progress on standard error.
+enum Progress {
+    /// A bar on a terminal.
+    Bar(indicatif::ProgressBar),
+    /// A line every `every`, for logs.
+    Lines {
+        every: Duration,
+        last: Instant,
+        size: u64,
+        started: Instant,
+    },
+}
+
+impl Progress {
+    /// Rows are reported every this many.
+    const STEP: u64 = 1000;
+
+    fn new(size: u64, every: Duration) -> Self {
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(size);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{wide_bar}] {percent:>3}% {msg} (eta {eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            Progress::Bar(bar)
+        } else {
+            let now = Instant::now();
+            Progress::Lines {
+                every,
+                last: now,
+                size,
+                started: now,
+            }
+        }
+    }
+
+    /// `rows` imported so far, `bytes` of the file read.
+    fn update(&mut self, rows: u64, bytes: u64) {
+        if rows % Self::STEP != 0 {
+            return;
+        }
+        match self {
+            Progress::Bar(bar) => {
+                bar.set_position(bytes);
+                bar.set_message(format!("{rows} rows"));
+            }
+            Progress::Lines {
+                every,
+                last,
+                size,
+                started,
+            } => {
+                if last.elapsed() < *every {
+                    return;
+                }
+                *last = Instant::now();
+                let percent = bytes.saturating_mul(100) / (*size).max(1);
+                let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                eprintln!("import: {rows} rows, {percent}% of the file, {rate:.0} rows/s");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The `import-devices` command; a progress line every `progress_every` when standard error is
+/// not a terminal.
+pub async fn import_csv_file(
+    store: &Store,
+    path: &Path,
+    progress_every: Duration,
+) -> anyhow::Result<()> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let started = std::time::Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    let result = import_csv(store, std::io::BufReader::new(file), |n| {
-        if tty && n % 10_000 == 0 {
-            eprint!("\rimported {n} rows…");
-        }
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let read = Arc::new(AtomicU64::new(0));
+    let reader = Counting {
+        inner: file,
+        read: read.clone(),
+    };
+    let started = Instant::now();
+    let mut progress = Progress::new(size, progress_every);
+    let result = import_csv(store, std::io::BufReader::new(reader), |n| {
+        progress.update(n, read.load(Ordering::Relaxed));
     })
     .await;
-    if tty {
-        eprintln!();
-    }
+    progress.finish();
     match result {
         Ok(n) => {
             let secs = started.elapsed().as_secs_f64();

@@ -484,3 +484,65 @@ async fn trace_logs_contain_no_password_session_csrf_or_token() {
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn import_devices_shows_progress_lines_in_logs_and_a_bar_on_a_terminal() {
+    let dir = temp_dir("import-progress");
+    let csv = dir.join("many.csv");
+    let mut text = String::from("fleet,uuid,name,group,tags,description\n");
+    for i in 0..5000 {
+        text.push_str(&format!("north,d-{i:04x}-0000,pump {i},g,a,\n"));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    // Not a terminal: lines, here one per thousand rows.
+    let out = run(
+        &dir,
+        &[
+            "import-devices",
+            "--progress-every",
+            "0",
+            csv.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let counts: Vec<u64> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("import: ")?.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(counts, [1000, 2000, 3000, 4000, 5000], "{err}");
+    assert!(err.contains("% of the file"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 5000 devices"));
+    // A terminal (util-linux `script` gives the command one): a bar, no log lines.
+    let again = dir.join("again.csv");
+    std::fs::write(
+        &again,
+        text.replace("north,", "south,").replace("-0000,", "-0001,"),
+    )
+    .unwrap();
+    let command = format!(
+        "{BIN} --data-dir {} import-devices {}",
+        dir.display(),
+        again.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("DATABASE_URL")
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("imported 5000 devices"), "{shown}");
+    assert!(
+        shown.contains("rows (eta") && shown.contains('%'),
+        "{shown}"
+    );
+    assert!(!shown.contains("import: "), "{shown}");
+}
