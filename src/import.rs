@@ -140,7 +140,7 @@ impl Progress {
 
     /// `rows` imported so far, `bytes` of the file read.
     fn update(&mut self, rows: u64, bytes: u64) {
-        if rows % Self::STEP != 0 {
+        if !rows.is_multiple_of(Self::STEP) {
             return;
         }
         match self {

@@ -10,55 +10,9 @@ use std::process::Command;
 
 mod api_server;
 
+use api_server::wrk;
+
 const ROUNDS: usize = 20;
-const SECONDS: &str = "1s";
-
-/// One wrk run: throughput, and the server's CPU time per request (user + system, all threads
-/// of this process — the server is the only thing running in it while wrk runs elsewhere).
-struct Run {
-    per_second: f64,
-    cpu_us_per_request: f64,
-}
-
-/// CPU time used so far by this process, in clock ticks (utime + stime of /proc/self/stat).
-fn cpu_ticks() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let (utime, stime): (f64, f64) = (fields[11].parse().unwrap(), fields[12].parse().unwrap());
-    utime + stime
-}
-
-/// Clock ticks per second of /proc (USER_HZ: 100 on Linux/x86_64).
-const TICKS_PER_SECOND: f64 = 100.0;
-
-fn wrk(url: &str, header: Option<&str>) -> Run {
-    let mut cmd = Command::new("wrk");
-    cmd.args(["-t2", "-c32", "-d", SECONDS, "--latency"]);
-    if let Some(h) = header {
-        cmd.args(["-H", h]);
-    }
-    let before = cpu_ticks();
-    let out = cmd
-        .arg(url)
-        .output()
-        .expect("wrk is needed: apt-get install -y wrk");
-    let ticks = cpu_ticks() - before;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let non2xx = text.lines().find(|l| l.contains("Non-2xx"));
-    assert!(non2xx.is_none(), "errors during the run: {text}");
-    let per_second = api_server::requests_per_second(&text);
-    let requests: f64 = text
-        .lines()
-        .find_map(|l| l.trim().split_once(" requests in "))
-        .and_then(|(n, _)| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("unexpected wrk output: {text}"));
-    Run {
-        per_second,
-        cpu_us_per_request: ticks / TICKS_PER_SECOND * 1e6 / requests,
-    }
-}
 
 /// Sends `n` GET requests one after another with curl (one process, one keep-alive
 /// connection, outside the measured process); each must answer 200.
@@ -133,17 +87,17 @@ async fn main() {
     }
     println!("round  readyz req/s  device GET req/s  ratio   server CPU µs/request readyz / GET");
     // One unrecorded pass of each warms the page cache, the statement caches and the pool.
-    wrk(&readyz_url, None);
-    wrk(&device_url, Some(&auth));
+    wrk(&readyz_url, None, true);
+    wrk(&device_url, Some(&auth), true);
     let (mut ratios, mut cpu_ready, mut cpu_api) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=ROUNDS {
         // A-B in odd rounds, B-A in even ones, so a drift in machine load favours neither.
         let (r, a) = if round % 2 == 1 {
-            let r = wrk(&readyz_url, None);
-            (r, wrk(&device_url, Some(&auth)))
+            let r = wrk(&readyz_url, None, true);
+            (r, wrk(&device_url, Some(&auth), true))
         } else {
-            let a = wrk(&device_url, Some(&auth));
-            (wrk(&readyz_url, None), a)
+            let a = wrk(&device_url, Some(&auth), true);
+            (wrk(&readyz_url, None, true), a)
         };
         let ratio = a.per_second / r.per_second;
         println!(

@@ -8,7 +8,6 @@
 //!
 //! Run: `cargo bench --bench hostile` (needs `wrk`: `apt-get install -y wrk`).
 
-use std::process::Command;
 use std::time::Duration;
 
 use connect_tokens::domain::token::{self, TokenKind};
@@ -18,32 +17,9 @@ mod api_server;
 const ROUNDS: usize = 10;
 const IDLE_CONNECTIONS: usize = 2000;
 
-/// One wrk run: requests per second and the median latency in milliseconds.
-struct Run {
-    per_second: f64,
-    p50_ms: f64,
-}
-
-fn wrk(url: &str, header: &str) -> Run {
-    let out = Command::new("wrk")
-        .args(["-t2", "-c32", "-d", "1s", "--latency", "-H", header, url])
-        .output()
-        .expect("wrk is needed: apt-get install -y wrk");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let per_second = api_server::requests_per_second(&text);
-    let p50 = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("50%"))
-        .map(str::trim)
-        .unwrap_or_else(|| panic!("no latency in wrk output: {text}"));
-    let p50_ms = if let Some(us) = p50.strip_suffix("us") {
-        us.parse::<f64>().unwrap() / 1000.0
-    } else if let Some(ms) = p50.strip_suffix("ms") {
-        ms.parse().unwrap()
-    } else {
-        p50.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0
-    };
-    Run { per_second, p50_ms }
+/// One wrk run with `header` (refusals are expected: any status counts).
+fn wrk(url: &str, header: &str) -> api_server::Run {
+    api_server::wrk(url, Some(header), false)
 }
 
 #[tokio::main]
