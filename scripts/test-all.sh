@@ -31,7 +31,7 @@ unset CT_TEST_DATABASE # the first two passes are on SQLite whatever the caller'
 # one summary line printed at the end, also when a pass fails.
 LOG_DIR=$(mktemp -d)
 passes=()
-PG_DIR=""
+. scripts/lib/postgres.sh
 tally() {
   awk '/^schemathesis: [0-9]+ passed, [0-9]+ failed/ { bins++; n["passed"] += $2; n["failed"] += $4 }
        /^test result:/ {
@@ -52,11 +52,6 @@ run_pass() {
   "$@" 2>&1 | tee "$log" || status=$? # pipefail: cargo's status, not tee's
   passes+=("$name: $(tally "$log")")
   return "$status"
-}
-stop_pg() {
-  [ -n "$PG_DIR" ] || return 0
-  "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
-  rm -rf "$PG_DIR"
 }
 on_exit() {
   local status=$?
@@ -85,13 +80,6 @@ run_pass "faketime and valgrind" cargo test --test it clock:: -- --ignored
 run_pass "schemathesis" scripts/api-fuzz.sh 40
 
 # The integration binary again on PostgreSQL, with the PostgreSQL-only (scale-out) tests.
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUN_AS=()
-PG_DIR=$(mktemp -d)
-if [ "$(id -u)" -eq 0 ]; then chown postgres "$PG_DIR"; RUN_AS=(runuser -u postgres --); fi
-"${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-  -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
-CT_TEST_DATABASE="postgres://postgres@127.0.0.1:$PG_PORT/postgres" \
+start_pg
+CT_TEST_DATABASE="$PG_URL" \
   run_pass "PostgreSQL" cargo test --test it -- --include-ignored --skip browser:: --skip clock:: --test-threads=4

@@ -49,11 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router())
         .fallback(not_found)
         .with_state(state);
-    let router = layers::wrap(router, secure);
-    match metrics {
-        Some(metrics) => router.layer(metrics::Observe(metrics)),
-        None => router,
-    }
+    layers::wrap(router, secure, metrics)
 }
 
 /// What answers the requests the listener refuses before routing ([`layers::refusal`]): a 400
@@ -61,7 +57,7 @@ pub fn app(state: AppState) -> Router {
 /// request's body cannot be trusted. Kept apart from [`app`] so that well-formed requests pay
 /// nothing for it.
 pub fn refusals(secure: bool) -> Router {
-    layers::wrap(Router::new().fallback(show_refusal), secure)
+    layers::wrap(Router::new().fallback(show_refusal), secure, None)
 }
 
 /// Whether `path` belongs to the API (JSON errors) rather than the console (HTML pages).

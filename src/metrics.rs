@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -329,11 +329,11 @@ pub struct Observed<S> {
     metrics: Arc<Metrics>,
 }
 
-impl<S> Service<Request> for Observed<S>
+impl<S, B> Service<Request> for Observed<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
 {
-    type Response = Response;
+    type Response = axum::http::Response<B>;
     type Error = Infallible;
     type Future = Timed<S::Future>;
 
@@ -366,11 +366,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> Future for Timed<F>
+impl<F, B> Future for Timed<F>
 where
-    F: Future<Output = Result<Response, Infallible>>,
+    F: Future<Output = Result<axum::http::Response<B>, Infallible>>,
 {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<axum::http::Response<B>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();

@@ -45,8 +45,12 @@ pub fn router() -> Router<AppState> {
             "/access/api/v1/tokens/{id}",
             get(access::tokens::get).delete(access::tokens::delete),
         )
-        .layer(body_limit())
-        .layer(from_fn(json_errors))
+        // One stack, outermost first (see `layers::wrap` on why one call).
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(from_fn(json_errors))
+                .layer(body_limit()),
+        )
 }
 
 /// The API's error layer: error responses get the body

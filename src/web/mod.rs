@@ -80,10 +80,18 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(|| static_file(include_str!("../../static/app.js"), "text/javascript")),
         )
         .merge(signed_in)
-        .layer(from_fn_with_state(state.clone(), csrf_guard))
-        .layer(from_fn_with_state(state, load_session))
-        .layer(body_limit())
-        .layer(from_fn(html_errors))
+        // Stacks, outermost first, in as few calls as the body types allow (see `layers::wrap`
+        // on why few): the limit changes the request's body type, which `from_fn` does not take.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(from_fn_with_state(state.clone(), load_session))
+                .layer(from_fn_with_state(state, csrf_guard)),
+        )
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(from_fn(html_errors))
+                .layer(body_limit()),
+        )
 }
 
 async fn static_file(body: &'static str, content_type: &'static str) -> Response {
