@@ -22,10 +22,12 @@ USER 10001
 VOLUME ["/data"]
 # The names contain "TOKENS"; the values are a path and an address, not secrets.
 # hadolint ignore=DL3064
+# With --tls-cert / CONNECT_TOKENS_TLS_CERT, set CONNECT_TOKENS_HEALTHCHECK_URL to https://….
 ENV CONNECT_TOKENS_DATA_DIR=/data \
-    CONNECT_TOKENS_BIND=0.0.0.0:8080
+    CONNECT_TOKENS_BIND=0.0.0.0:8080 \
+    CONNECT_TOKENS_HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["connect-tokens", "healthcheck", "--url", "http://127.0.0.1:8080/healthz"]
+  CMD ["connect-tokens", "healthcheck"]
 ENTRYPOINT ["connect-tokens"]
 CMD ["serve"]

@@ -3,6 +3,7 @@
 # console load; one killed (kill -9), one stopped (SIGTERM), both started again. Prints the
 # requests and client errors of each phase (tests/bench/rehearsal.rs).
 # Installs HAProxy and PostgreSQL (Debian packages) when missing. Usage: scripts/scale-rehearsal.sh
+# (CT_REHEARSAL_RETRY=0: HAProxy without `retry-on empty-response`, to see what it saves.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

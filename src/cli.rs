@@ -104,8 +104,13 @@ pub enum Command {
     },
     /// Exit 0 when the server at --url answers its liveness check (for container HEALTHCHECKs).
     Healthcheck {
-        /// Liveness URL (plain HTTP).
-        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        /// Liveness URL, `http://` or `https://` (the certificate is not checked: nothing secret
+        /// is sent, and only the status line is read).
+        #[arg(
+            long,
+            env = "CONNECT_TOKENS_HEALTHCHECK_URL",
+            default_value = "http://127.0.0.1:8080/healthz"
+        )]
         url: String,
     },
 }
@@ -186,7 +191,7 @@ impl Global {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Healthcheck { url } = &cli.command {
-        return healthcheck(url).await;
+        return crate::healthcheck::check(url).await;
     }
     let store = Store::connect_with(&cli.global.url()?, cli.global.db_pool_size)
         .await
@@ -254,34 +259,6 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     ));
     crate::serve_with(listener, state, crate::Serving { tls, metrics }).await?;
     Ok(())
-}
-
-/// A minimal HTTP/1.0 GET: the runtime image has no curl.
-async fn healthcheck(url: &str) -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
-    let (authority, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let io = async {
-        let mut stream = tokio::net::TcpStream::connect(authority).await?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").as_bytes())
-            .await?;
-        let mut head = vec![0u8; 64];
-        let n = stream.read(&mut head).await?;
-        head.truncate(n);
-        Ok::<_, std::io::Error>(head)
-    };
-    let head = tokio::time::timeout(std::time::Duration::from_secs(3), io)
-        .await
-        .context("timed out")??;
-    let status = String::from_utf8_lossy(&head);
-    if status.starts_with("HTTP/1.0 200") || status.starts_with("HTTP/1.1 200") {
-        Ok(())
-    } else {
-        bail!("unhealthy: {}", status.lines().next().unwrap_or(""))
-    }
 }
 
 /// Prints a line on standard output; a closed stdout must not bring the server down.

@@ -61,6 +61,11 @@ pub struct Config {
     #[arg(long, env = "CONNECT_TOKENS_SHUTDOWN_DEADLINE_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub shutdown_deadline_secs: u64,
+    /// At SIGTERM or Ctrl-C, first keep serving this many seconds with `/readyz` answering 503,
+    /// so that load balancers stop sending requests here; then stop accepting and drain.
+    #[arg(long, env = "CONNECT_TOKENS_SHUTDOWN_DRAIN_SECS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub shutdown_drain_secs: u64,
     /// Seconds between two writes of tokens' `last_used_at` (the most it lags behind).
     #[arg(long, env = "CONNECT_TOKENS_USAGE_FLUSH_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]

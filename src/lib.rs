@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod healthcheck;
 pub mod import;
 pub mod issuing;
 pub mod layers;
@@ -162,8 +163,18 @@ pub async fn serve_with(
     if let Some(tls) = &serving.tls {
         spawn_tls_reload(tls.clone());
     }
+    let drain = std::time::Duration::from_secs(state.config.shutdown_drain_secs);
+    let draining = state.clone();
     let shutdown = async move {
         shutdown_signal().await;
+        if !drain.is_zero() {
+            draining.start_draining();
+            tracing::info!(
+                seconds = drain.as_secs(),
+                "draining: /readyz answers 503 until the stop"
+            );
+            tokio::time::sleep(drain).await;
+        }
         let _ = stop.send(true);
     };
     let result = server::run(listener, apps, limits, serving.tls, shutdown).await;

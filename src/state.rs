@@ -1,6 +1,7 @@
 //! What every handler can reach.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
 use crate::metrics::{AuthOutcome, Metrics};
@@ -18,6 +19,8 @@ pub struct AppState {
     pub usage: Arc<UsageBatch>,
     /// Counters for `/metrics`, when the server exposes them.
     pub metrics: Option<Arc<Metrics>>,
+    /// Set at shutdown while the server still serves but wants no new traffic.
+    draining: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -28,7 +31,18 @@ impl AppState {
             config: Arc::new(config),
             usage: Arc::default(),
             metrics: None,
+            draining: Arc::default(),
         }
+    }
+
+    /// From now on `/readyz` tells load balancers to send nothing more here.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the server is shutting down.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The same state, counting what `/metrics` shows.

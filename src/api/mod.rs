@@ -80,9 +80,12 @@ pub async fn as_json(res: Response) -> Response {
     Response::from_parts(parts, Body::from(body.to_string()))
 }
 
-/// `GET /readyz`: 200 when the database answers with the expected schema, 503 otherwise.
+/// `GET /readyz`: 200 when the database answers with the expected schema, 503 otherwise, and
+/// 503 while the server drains before it stops.
 async fn readyz(State(app): State<AppState>) -> (StatusCode, &'static str) {
-    if app.store.schema_ready().await {
+    if app.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if app.store.schema_ready().await {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")

@@ -143,6 +143,14 @@ async fn https_is_served_and_sighup_swaps_the_certificate_for_new_handshakes_onl
         .send()
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // The container health check speaks HTTPS too (and plain HTTP fails there).
+    let check = |url: String| {
+        run(&dir, &["healthcheck", "--url", &url], "")
+            .status
+            .success()
+    };
+    assert!(check(format!("https://{authority}/healthz")));
+    assert!(!check(format!("http://{authority}/healthz")));
 
     // The second pair in place of the first, then SIGHUP: new handshakes see it.
     install(&second, &dir);
