@@ -254,10 +254,17 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
         say("note: cookies are not marked Secure; behind HTTPS start with --secure-cookies");
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    say(&format!(
-        "connect-tokens is listening: sign in at {scheme}://{addr}/login"
-    ));
-    crate::serve_with(listener, state, crate::Serving { tls, metrics }).await?;
+    let on_ready = Box::new(move || {
+        say(&format!(
+            "connect-tokens is listening: sign in at {scheme}://{addr}/login"
+        ));
+    });
+    let serving = crate::Serving {
+        tls,
+        metrics,
+        on_ready: Some(on_ready),
+    };
+    crate::serve_with(listener, state, serving).await?;
     Ok(())
 }
 

@@ -57,8 +57,8 @@ pub fn app(state: AppState) -> Router {
 /// in the face's own error shape, with the common layers, and the connection closed where the
 /// request's body cannot be trusted. Kept apart from [`app`] so that well-formed requests pay
 /// nothing for it.
-pub fn refusals(secure: bool) -> Router {
-    layers::wrap(Router::new().fallback(show_refusal), secure, None)
+pub fn refusals(secure: bool, metrics: Option<Arc<metrics::Metrics>>) -> Router {
+    layers::wrap(Router::new().fallback(show_refusal), secure, metrics)
 }
 
 /// Whether `path` belongs to the API (JSON errors) rather than the console (HTML pages).
@@ -121,34 +121,52 @@ async fn show_refusal(req: axum::extract::Request) -> axum::response::Response {
 pub struct Serving {
     /// HTTPS on the main listener, reloaded at SIGHUP.
     pub tls: Option<Arc<server::Tls>>,
-    /// The listener for `/metrics` (counted when `state.metrics` is set).
+    /// The listener for `/metrics` (metrics are counted when there is one).
     pub metrics: Option<TcpListener>,
+    /// Called once the signals are listened for, just before the first connection is taken
+    /// (where the command line says it is listening).
+    pub on_ready: Option<Box<dyn FnOnce() + Send>>,
 }
+
+/// Connections the metrics listener takes at once (scrapers, not clients).
+const METRICS_CONNECTIONS: usize = 64;
 
 /// Serves `app(state)` over plain HTTP on `listener`: [`serve_with`] with nothing else.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     serve_with(listener, state, Serving::default()).await
 }
 
-/// Serves `app(state)` on `listener` (and metrics on theirs) until Ctrl-C / SIGTERM, then drains
-/// within the shutdown deadline and writes the pending usage stamps.
+/// Serves `app(state)` on `listener` (and metrics on theirs) until SIGTERM or Ctrl-C; then, after
+/// the drain time, stops accepting, lets requests finish within the shutdown deadline and
+/// writes the pending usage stamps.
 pub async fn serve_with(
     listener: TcpListener,
-    state: AppState,
+    mut state: AppState,
     serving: Serving,
 ) -> std::io::Result<()> {
+    let mut signals = StopSignals::listen()?;
+    if let Some(tls) = &serving.tls {
+        watch_tls_reload(tls.clone())?;
+    }
+    if serving.metrics.is_some() && state.metrics.is_none() {
+        state = state.with_metrics();
+    }
     auth::password::warm_up();
     spawn_housekeeping(state.clone());
     let limits = server::Limits::from_config(&state.config);
     let apps = server::Apps {
         main: app(state.clone()),
-        refusals: refusals(state.config.secure_cookies),
+        refusals: refusals(state.config.secure_cookies, state.metrics.clone()),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     if let (Some(metrics_listener), Some(metrics)) = (serving.metrics, state.metrics.clone()) {
         let apps = server::Apps {
             main: metrics::router(metrics, state.store.clone()),
-            refusals: refusals(false),
+            refusals: refusals(false, None),
+        };
+        let limits = server::Limits {
+            max_connections: METRICS_CONNECTIONS,
+            ..limits
         };
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
@@ -160,23 +178,26 @@ pub async fn serve_with(
             }
         });
     }
-    if let Some(tls) = &serving.tls {
-        spawn_tls_reload(tls.clone());
-    }
     let drain = std::time::Duration::from_secs(state.config.shutdown_drain_secs);
     let draining = state.clone();
     let shutdown = async move {
-        shutdown_signal().await;
+        signals.next().await;
         if !drain.is_zero() {
             draining.start_draining();
             tracing::info!(
                 seconds = drain.as_secs(),
-                "draining: /readyz answers 503 until the stop"
+                "draining: /readyz answers 503 until the stop (a second signal stops at once)"
             );
-            tokio::time::sleep(drain).await;
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                () = signals.next() => {}
+            }
         }
         let _ = stop.send(true);
     };
+    if let Some(on_ready) = serving.on_ready {
+        on_ready();
+    }
     let result = server::run(listener, apps, limits, serving.tls, shutdown).await;
     if let Err(e) = state.usage.flush(&state.store).await {
         tracing::warn!(error = %e, "could not record token use at shutdown");
@@ -213,16 +234,12 @@ fn spawn_housekeeping(state: AppState) {
     });
 }
 
-/// Reads the certificate and key again at each SIGHUP; a pair that does not load leaves the one
-/// in use.
-fn spawn_tls_reload(tls: Arc<server::Tls>) {
-    #[cfg(unix)]
+/// Reads the certificate and key again at each SIGHUP (listened for from this call on); a pair
+/// that does not load leaves the one in use.
+fn watch_tls_reload(tls: Arc<server::Tls>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP: the certificate will not be reloaded");
-            return;
-        };
         while hangups.recv().await.is_some() {
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
@@ -230,22 +247,30 @@ fn spawn_tls_reload(tls: Arc<server::Tls>) {
             }
         }
     });
-    #[cfg(not(unix))]
-    let _ = tls;
+    Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+/// SIGTERM (an orchestrator stopping the process) and SIGINT (Ctrl-C), listened for from the
+/// moment this is made: one that arrives during start-up is not lost, nor fatal.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next stop signal.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    }
 }

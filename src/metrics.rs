@@ -38,6 +38,10 @@ pub enum AuthOutcome {
     ok,
     /// Not a token of ours: wrong format or checksum (judged without the database).
     bad_checksum,
+    /// Not `Authorization: Bearer <token>` (another scheme, or not text).
+    malformed,
+    /// Sent in the URL, where tokens are never accepted.
+    in_url,
     /// Well formed but not known.
     unknown,
     /// Revoked.
@@ -46,14 +50,17 @@ pub enum AuthOutcome {
     expired,
     /// A user token whose user is disabled.
     user_disabled,
-    /// Live, but the resource is outside its scope or needs a permission it lacks.
+    /// Live, but the resource is outside its scope or needs a permission it lacks (or, on the
+    /// token-management API, it is not an administrator's user token).
     out_of_scope,
 }
 
 impl AuthOutcome {
-    const ALL: [AuthOutcome; 7] = [
+    const ALL: [AuthOutcome; 9] = [
         AuthOutcome::ok,
         AuthOutcome::bad_checksum,
+        AuthOutcome::malformed,
+        AuthOutcome::in_url,
         AuthOutcome::unknown,
         AuthOutcome::revoked,
         AuthOutcome::expired,
@@ -121,9 +128,13 @@ struct StateLabels {
 }
 
 fn latency_histogram() -> Histogram {
-    // 0.25 ms to about 4 s.
-    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+    // 0.25 ms to about 65 s (past the longest request deadline's default, 60 s).
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 19))
 }
+
+/// The status recorded for a request whose answer never left (the client went away, or a
+/// deadline or the shutdown cut it off): nginx's "client closed request".
+const NOT_ANSWERED: u16 = 499;
 
 /// The process's metrics.
 #[derive(Debug)]
@@ -355,7 +366,8 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// A response on its way, timed from the request.
+    /// A response on its way, timed from the request; counted when it is answered, or with
+    /// [`NOT_ANSWERED`] when dropped before that.
     pub struct Timed<F> {
         #[pin]
         inner: F,
@@ -363,6 +375,15 @@ pin_project_lite::pin_project! {
         method: &'static str,
         route: Option<Route>,
         started: Instant,
+    }
+
+    impl<F> PinnedDrop for Timed<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(route) = this.route.take() {
+                this.metrics.observe(this.method, route, NOT_ANSWERED, *this.started);
+            }
+        }
     }
 }
 

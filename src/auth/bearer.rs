@@ -68,6 +68,7 @@ impl FromRequestParts<AppState> for Bearer {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if parts.uri.query().is_some_and(token_in_query) {
+            state.count_authentication(AuthOutcome::in_url);
             return Err(unauthorized(
                 "Tokens are accepted only in the Authorization header, never in the URL. Revoke a token that was sent in a URL.",
             ));
@@ -77,12 +78,18 @@ impl FromRequestParts<AppState> for Bearer {
             .get(header::AUTHORIZATION)
             .ok_or_else(|| unauthorized("Missing bearer token."))?
             .to_str()
-            .map_err(|_| unauthorized("Malformed Authorization header."))?;
+            .map_err(|_| {
+                state.count_authentication(AuthOutcome::malformed);
+                unauthorized("Malformed Authorization header.")
+            })?;
         // The scheme name is case-insensitive (RFC 9110, section 11.1).
         let presented = value
             .split_once(' ')
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .ok_or_else(|| unauthorized("Use Authorization: Bearer <token>."))?
+            .ok_or_else(|| {
+                state.count_authentication(AuthOutcome::malformed);
+                unauthorized("Use Authorization: Bearer <token>.")
+            })?
             .1
             .trim();
         let Ok((kind, hash)) = token::parse(presented) else {
@@ -175,6 +182,17 @@ pub async fn authorize(
     bearer: &Bearer,
     access: Access<'_>,
 ) -> AppResult<Authorized> {
+    judge(app, bearer, access, true).await
+}
+
+/// [`authorize`]; `count_caller`: whether an [`Access::Caller`] that passes counts as an `ok`
+/// authentication (not when the caller still has a test to pass, as in [`authorize_admin`]).
+async fn judge(
+    app: &AppState,
+    bearer: &Bearer,
+    access: Access<'_>,
+    count_caller: bool,
+) -> AppResult<Authorized> {
     let (fleet, auth, device) = match access {
         Access::Caller => (
             None,
@@ -202,7 +220,9 @@ pub async fn authorize(
     let caller = live_caller(app, bearer, auth, fleet).await?;
     let (resource, needed) = match access {
         Access::Caller => {
-            app.count_authentication(AuthOutcome::ok);
+            if count_caller {
+                app.count_authentication(AuthOutcome::ok);
+            }
             return Ok(Authorized { caller, device });
         }
         Access::Fleet { fleet, needed } => (
@@ -262,13 +282,15 @@ pub async fn authorize(
 /// The API's admin guard: an administrator's live user token, with the user as stored. A device
 /// details token is judged first (a revoked one still gets its 401), then refused with 403.
 pub async fn authorize_admin(app: &AppState, bearer: &Bearer) -> AppResult<(Caller, User)> {
-    let caller = authorize(app, bearer, Access::Caller).await?.caller;
+    let caller = judge(app, bearer, Access::Caller, false).await?.caller;
     if bearer.kind == TokenKind::DeviceDetails {
+        app.count_authentication(AuthOutcome::out_of_scope);
         return Err(AppError::Forbidden(
             "Device details tokens cannot manage tokens.".into(),
         ));
     }
     if !caller.is_admin() {
+        app.count_authentication(AuthOutcome::out_of_scope);
         return Err(AppError::Forbidden(
             "Only an administrator's user token can manage tokens.".into(),
         ));
@@ -278,11 +300,11 @@ pub async fn authorize_admin(app: &AppState, bearer: &Bearer) -> AppResult<(Call
         .as_ref()
         .map(|u| u.id.as_str())
         .unwrap_or_default();
-    let user = app
-        .store
-        .user(id)
-        .await?
-        .ok_or_else(|| unauthorized("Invalid token."))?;
+    let Some(user) = app.store.user(id).await? else {
+        app.count_authentication(AuthOutcome::unknown);
+        return Err(unauthorized("Invalid token."));
+    };
+    app.count_authentication(AuthOutcome::ok);
     Ok((caller, user))
 }
 

@@ -2,6 +2,7 @@
 //! actions. No I/O, no HTTP, no SQL.
 
 pub mod audit;
+pub mod cidr;
 pub mod device;
 pub mod expiry;
 pub mod names;

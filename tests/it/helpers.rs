@@ -463,3 +463,17 @@ pub async fn generate(b: &Browser, fields: &[(&str, &str)]) -> Resp {
     form.extend_from_slice(fields);
     b.post("/settings/account/device-token", &form).await
 }
+
+/// The CSRF token inside a page's masked value (hex: a random pad, then the token XOR the pad),
+/// decoded here independently of the server's code.
+pub fn unmask_csrf(masked: &str) -> String {
+    let bytes: Vec<u8> = (0..masked.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&masked[i..i + 2], 16).unwrap())
+        .collect();
+    let (pad, hidden) = bytes.split_at(bytes.len() / 2);
+    let token: Vec<u8> = pad.iter().zip(hidden).map(|(p, h)| p ^ h).collect();
+    let token = String::from_utf8(token).unwrap();
+    assert_eq!(token.len(), 64, "a SHA-256 in hex");
+    token
+}

@@ -166,6 +166,22 @@ async fn metrics_are_served_on_their_own_listener_move_with_traffic_and_pass_pro
         call(unknown).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
+    let basic = client
+        .get(format!("{}/api/v2/fleets", server.base))
+        .header("authorization", "Basic b3BzOnNlY3JldA==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    let in_url = client
+        .get(format!(
+            "{}/api/v2/fleets?access_token={token}",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_url.status(), StatusCode::UNAUTHORIZED);
     let after = scrape().await;
 
     let auth = |outcome: &str| {
@@ -175,6 +191,8 @@ async fn metrics_are_served_on_their_own_listener_move_with_traffic_and_pass_pro
     assert_eq!(moved(&auth("ok")), 3.0, "{after}");
     assert_eq!(moved(&auth("bad_checksum")), 2.0);
     assert_eq!(moved(&auth("unknown")), 1.0);
+    assert_eq!(moved(&auth("malformed")), 1.0);
+    assert_eq!(moved(&auth("in_url")), 1.0);
     assert_eq!(moved(&auth("revoked")), 0.0);
     let route = "method=\"GET\",route=\"/api/v2/fleets\"";
     assert_eq!(
@@ -187,13 +205,13 @@ async fn metrics_are_served_on_their_own_listener_move_with_traffic_and_pass_pro
         moved(&format!(
             "connect_tokens_http_requests_total{{{route},status=\"401\"}}"
         )),
-        3.0
+        5.0
     );
     assert_eq!(
         moved(&format!(
             "connect_tokens_http_request_duration_seconds_count{{{route}}}"
         )),
-        6.0
+        8.0
     );
     assert!(after.contains("connect_tokens_db_connections{state=\"idle\"}"));
     assert!(after.contains(&format!(
@@ -333,14 +351,36 @@ async fn static_files_json_and_pages_are_compressed_and_decode_to_the_same_bytes
         crate::helpers::hidden(&b.get("/settings/account").await.body, "csrf"),
     );
     assert_ne!(a, c, "masked afresh in every response");
-    // A response that shows a new token is never compressed.
-    let (csrf, nonce) = crate::helpers::open_panel(&b).await;
+    assert_eq!(
+        crate::helpers::unmask_csrf(&a),
+        crate::helpers::unmask_csrf(&c),
+        "the same token inside"
+    );
+    // Either works for a form; and a response that shows a new token is never compressed.
+    let (_, nonce) = crate::helpers::open_panel(&b).await;
+    let with_c = b
+        .post(
+            "/settings/account/device-token",
+            &[
+                ("csrf", c.as_str()),
+                ("nonce", nonce.as_str()),
+                ("action", "generate"),
+                ("description", "masked csrf check"),
+                ("expires", &crate::helpers::date_in(10)),
+                ("target_kind", "fleet"),
+                ("fleet", "alpha"),
+                ("perm_read", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(with_c.status, StatusCode::OK, "{}", with_c.body);
+    let (_, nonce) = crate::helpers::open_panel(&b).await;
     let shown = b
         .request(
             reqwest::Method::POST,
             "/settings/account/device-token",
             Some(&[
-                ("csrf", csrf.as_str()),
+                ("csrf", a.as_str()),
                 ("nonce", nonce.as_str()),
                 ("action", "generate"),
                 ("description", "compression check"),
@@ -372,4 +412,50 @@ async fn static_files_json_and_pages_are_compressed_and_decode_to_the_same_bytes
     assert_eq!(created.status(), StatusCode::CREATED);
     assert!(created.headers().get("content-encoding").is_none());
     assert!(created.text().await.unwrap().contains("\"token\""));
+}
+
+#[tokio::test]
+async fn pages_that_show_a_new_password_are_never_compressed() {
+    let (app, b, _) = crate::helpers::admin_app().await;
+    let packed = [("accept-encoding", "gzip, br")];
+    let csrf = crate::helpers::hidden(&b.get("/settings/users").await.body, "csrf");
+    let made = b
+        .request(
+            reqwest::Method::POST,
+            "/settings/users",
+            Some(&[
+                ("csrf", csrf.as_str()),
+                ("username", "neo"),
+                ("role", "user"),
+                ("password", ""),
+            ]),
+            &packed,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK);
+    assert!(
+        made.body.contains("id=\"initial-password\""),
+        "{}",
+        made.body
+    );
+    assert!(made.headers.get("content-encoding").is_none());
+    // The same page without a password in it is compressed.
+    let listed = b
+        .request(reqwest::Method::GET, "/settings/users", None, &packed)
+        .await;
+    assert!(listed.headers.get("content-encoding").is_some());
+    let id = app.store.user_by_username("neo").await.unwrap().unwrap().id;
+    let page = format!("/settings/users/{id}");
+    let csrf = crate::helpers::hidden(&b.get(&page).await.body, "csrf");
+    let reset = b
+        .request(
+            reqwest::Method::POST,
+            &format!("{page}/account"),
+            Some(&[("csrf", csrf.as_str()), ("action", "reset-password")]),
+            &packed,
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK);
+    assert!(reset.body.contains("id=\"new-password\""));
+    assert!(reset.headers.get("content-encoding").is_none());
 }

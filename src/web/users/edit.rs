@@ -17,6 +17,7 @@ use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::scope::{Permission, Permissions, Role};
 use crate::domain::token::random_base62;
 use crate::error::{AppError, AppResult};
+use crate::layers::CarriesSecret;
 use crate::state::AppState;
 
 /// Query of the edit page: a notice after an action.
@@ -147,7 +148,7 @@ pub async fn account_action(
             .target(&user.username);
             app.store.audit(&event, crate::domain::now()).await?;
             let notice = "Password reset; their sessions ended. Give them the new password over a safe channel — it is shown only now.";
-            return edit_page(
+            let mut page = edit_page(
                 &app,
                 &admin,
                 user,
@@ -156,7 +157,9 @@ pub async fn account_action(
                 String::new(),
                 new_password,
             )
-            .await;
+            .await?;
+            page.extensions_mut().insert(CarriesSecret);
+            return Ok(page);
         }
         _ => return Err(AppError::BadRequest("Unknown action.".into())),
     };

@@ -13,6 +13,7 @@ use crate::domain::scope::Role;
 use crate::domain::token::random_base62;
 use crate::domain::{names, text};
 use crate::error::AppResult;
+use crate::layers::CarriesSecret;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::users::NewUser;
@@ -89,7 +90,7 @@ pub async fn create(
                 .detail(role.as_str());
             app.store.audit(&event, crate::domain::now()).await?;
             let shown = generated.then(|| (u.username.clone(), password));
-            users_page(
+            let mut page = users_page(
                 &app,
                 &admin,
                 StatusCode::OK,
@@ -97,7 +98,11 @@ pub async fn create(
                 String::new(),
                 shown,
             )
-            .await
+            .await?;
+            if generated {
+                page.extensions_mut().insert(CarriesSecret);
+            }
+            Ok(page)
         }
         Err(StoreError::Conflict(_)) => {
             fail(format!("The username {username} is taken."), input).await
