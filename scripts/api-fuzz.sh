@@ -8,13 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=${1:-40}
-venv=target/schemathesis-venv
+target=${CARGO_TARGET_DIR:-target}
+venv=$target/schemathesis-venv
 if [ ! -x "$venv/bin/st" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'schemathesis==4.32.5'
 fi
 cargo build -q
-bin=target/debug/connect-tokens
+bin=$target/debug/connect-tokens
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$bin" --data-dir "$data" serve --demo --bind "127.0.0.1:$port" >"$data/stdout" 2>"$data/stderr" &

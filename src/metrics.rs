@@ -50,13 +50,15 @@ pub enum AuthOutcome {
     expired,
     /// A user token whose user is disabled.
     user_disabled,
+    /// Used from an address outside the token's allowed networks.
+    ip_not_allowed,
     /// Live, but the resource is outside its scope or needs a permission it lacks (or, on the
     /// token-management API, it is not an administrator's user token).
     out_of_scope,
 }
 
 impl AuthOutcome {
-    const ALL: [AuthOutcome; 9] = [
+    const ALL: [AuthOutcome; 10] = [
         AuthOutcome::ok,
         AuthOutcome::bad_checksum,
         AuthOutcome::malformed,
@@ -65,6 +67,7 @@ impl AuthOutcome {
         AuthOutcome::revoked,
         AuthOutcome::expired,
         AuthOutcome::user_disabled,
+        AuthOutcome::ip_not_allowed,
         AuthOutcome::out_of_scope,
     ];
 }

@@ -127,6 +127,11 @@ pub struct TokenJson {
     expires_at: String,
     revoked_at: Option<String>,
     last_used_at: Option<String>,
+    last_used_ip: Option<String>,
+    last_used_agent: Option<String>,
+    allowed_ips: Vec<String>,
+    predecessor_id: Option<String>,
+    successor_id: Option<String>,
     status: &'static str,
 }
 
@@ -149,6 +154,16 @@ impl TokenJson {
             expires_at: rfc3339(t.expires_at),
             revoked_at: t.revoked_at.map(rfc3339),
             last_used_at: t.last_used_at.map(rfc3339),
+            last_used_ip: t.last_used_ip.clone(),
+            last_used_agent: t.last_used_agent.clone(),
+            allowed_ips: t
+                .allowed_ips
+                .networks()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            predecessor_id: t.predecessor_id.clone(),
+            successor_id: t.successor_id.clone(),
             status: t.status(now).as_str(),
         }
     }

@@ -45,6 +45,18 @@ pub fn router() -> Router<AppState> {
             "/access/api/v1/tokens/{id}",
             get(access::tokens::get).delete(access::tokens::delete),
         )
+        .route(
+            "/access/api/v1/tokens/self",
+            get(access::lifecycle::introspect),
+        )
+        .route(
+            "/access/api/v1/tokens/self/rotate",
+            axum::routing::post(access::lifecycle::rotate_self),
+        )
+        .route(
+            "/access/api/v1/tokens/{id}/rotate",
+            axum::routing::post(access::lifecycle::rotate),
+        )
         // One stack, outermost first (see `layers::wrap` on why one call).
         .layer(
             tower::ServiceBuilder::new()

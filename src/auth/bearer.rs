@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 
 use super::{client_ip, source_name};
 use crate::domain::audit::Refusal;
+use crate::domain::cidr;
 use crate::domain::expiry;
 use crate::domain::scope::{self, Decision, Permission, Principal, Resource, Role};
 use crate::domain::token::{self, TokenHash, TokenKind};
@@ -34,6 +35,8 @@ pub struct Bearer {
     pub hash: TokenHash,
     /// Caller's address, formatted only when something is audited.
     ip: Option<IpAddr>,
+    /// The `User-Agent` header, for the token's last use (a shared buffer, not copied).
+    agent: Option<header::HeaderValue>,
 }
 
 impl Bearer {
@@ -97,7 +100,13 @@ impl FromRequestParts<AppState> for Bearer {
             return Err(unauthorized("Invalid token."));
         };
         let ip = client_ip(parts, state.config.trusted_proxy);
-        Ok(Bearer { kind, hash, ip })
+        let agent = parts.headers.get(header::USER_AGENT).cloned();
+        Ok(Bearer {
+            kind,
+            hash,
+            ip,
+            agent,
+        })
     }
 }
 
@@ -342,7 +351,22 @@ async fn live_caller(
         Box::pin(refuse(app, bearer, &auth.token_id, detail)).await?;
         return Err(unauthorized(message));
     }
-    app.usage.record(&auth.token_id, now);
+    if !cidr::stored_allows(&auth.allowed_ips, bearer.ip) {
+        app.count_authentication(AuthOutcome::ip_not_allowed);
+        Box::pin(refuse(
+            app,
+            bearer,
+            &auth.token_id,
+            "client address not allowed",
+        ))
+        .await?;
+        return Err(AppError::Forbidden(format!(
+            "This token may not be used from {}.",
+            bearer.source()
+        )));
+    }
+    app.usage
+        .record(&auth.token_id, now, bearer.ip, bearer.agent.as_ref());
     let (principal, user) = match auth.holder {
         Holder::Scope {
             target,

@@ -17,6 +17,10 @@ pub enum AuditAction {
     TokenRevoked,
     /// A token was presented and refused (revoked, expired, disabled user, missing permission).
     TokenRefused,
+    /// A token was rotated: a successor made, the old one retired (at once or after a grace).
+    TokenRotated,
+    /// A rotated-out token was presented to a rotate endpoint: the newest of its chain revoked.
+    TokenReuseDetected,
     /// A user's per-fleet permissions changed.
     PermissionsChanged,
     /// A user was created.
@@ -56,12 +60,14 @@ pub enum AuditGroup {
 
 impl AuditAction {
     /// Every action, in the order the filter groups list them.
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 16] = [
         AuditAction::SigninSuccess,
         AuditAction::SigninFailure,
         AuditAction::Signout,
         AuditAction::TokenGenerated,
+        AuditAction::TokenRotated,
         AuditAction::TokenRevoked,
+        AuditAction::TokenReuseDetected,
         AuditAction::TokenRefused,
         AuditAction::PermissionsChanged,
         AuditAction::UserCreated,
@@ -82,6 +88,8 @@ impl AuditAction {
             AuditAction::TokenGenerated => "token.generated",
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenRefused => "token.refused",
+            AuditAction::TokenRotated => "token.rotated",
+            AuditAction::TokenReuseDetected => "token.reuse_detected",
             AuditAction::PermissionsChanged => "permissions.changed",
             AuditAction::UserCreated => "user.created",
             AuditAction::UserDisabled => "user.disabled",
@@ -102,6 +110,8 @@ impl AuditAction {
             AuditAction::TokenGenerated => "Token generated",
             AuditAction::TokenRevoked => "Token revoked",
             AuditAction::TokenRefused => "Token refused",
+            AuditAction::TokenRotated => "Token rotated",
+            AuditAction::TokenReuseDetected => "Rotated-out token reused: chain revoked",
             AuditAction::PermissionsChanged => "Permissions changed",
             AuditAction::UserCreated => "User created",
             AuditAction::UserDisabled => "User disabled",
@@ -119,8 +129,8 @@ impl AuditAction {
             AuditAction::SigninSuccess | AuditAction::SigninFailure | AuditAction::Signout => {
                 AuditGroup::Signin
             }
-            AuditAction::TokenGenerated => AuditGroup::TokenGenerated,
-            AuditAction::TokenRevoked => AuditGroup::TokenRevoked,
+            AuditAction::TokenGenerated | AuditAction::TokenRotated => AuditGroup::TokenGenerated,
+            AuditAction::TokenRevoked | AuditAction::TokenReuseDetected => AuditGroup::TokenRevoked,
             AuditAction::TokenRefused => AuditGroup::TokenRefused,
             AuditAction::PermissionsChanged => AuditGroup::Permissions,
             AuditAction::UserCreated

@@ -54,6 +54,28 @@ pub fn default_date(today: Date, max_days: i64) -> Date {
     today + Duration::days(DEFAULT_DAYS.min(max_days))
 }
 
+/// The expiration date a regenerated token gets by default: the old token's lifetime in whole
+/// days (from when it was made to its last valid day), counted from today; at least one day,
+/// and no later than the maximum allows.
+pub fn rotation_date(created_at: i64, expires_at: i64, today: Date, max_days: i64) -> Date {
+    let lifetime = (expires_at - created_at).max(0);
+    let days = (lifetime + 86_399) / 86_400 - 1;
+    today + Duration::days(days.clamp(1, max_days))
+}
+
+/// Longest time a rotated-out token may keep working (24 hours).
+pub const MAX_GRACE_SECS: i64 = 86_400;
+
+/// For this long after a rotated-out token stopped working, presenting it to a rotate endpoint
+/// is taken for a concurrent retry of the rotation (answered 409), not for a leaked credential.
+pub const REUSE_LEEWAY_SECS: i64 = 10;
+
+/// Whether a rotated-out token that stops (stopped) working at `expires_at`, presented to a
+/// rotate endpoint at `now`, is a reuse of a retired credential.
+pub fn is_reuse(expires_at: i64, now: i64) -> bool {
+    now >= expires_at + REUSE_LEEWAY_SECS
+}
+
 /// Checks an expiration date and returns the instant (unix seconds) the token stops working.
 pub fn validate(date: Date, today: Date, max_days: i64) -> Result<i64, ExpiryError> {
     if date <= today {
@@ -140,6 +162,33 @@ impl TokenStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_regenerated_token_keeps_the_old_lifetime_from_today() {
+        let today = time::macros::date!(2026 - 12 - 03);
+        let made_on = |d: Date, secs: i64| d.midnight().assume_utc().unix_timestamp() + secs;
+        // Made on 1 Dec, valid through 10 Dec: ten days, whatever the hour it was made.
+        let until_10 = end_of(time::macros::date!(2026 - 12 - 10));
+        for hour in [1, 12 * 3600, 86_399] {
+            let created = made_on(time::macros::date!(2026 - 12 - 01), hour);
+            assert_eq!(
+                rotation_date(created, until_10, today, 365),
+                time::macros::date!(2026 - 12 - 12),
+                "made at second {hour}"
+            );
+        }
+        // Capped by the maximum, and at least tomorrow.
+        let created = made_on(time::macros::date!(2026 - 01 - 01), 0);
+        let long = end_of(time::macros::date!(2026 - 12 - 31));
+        assert_eq!(
+            rotation_date(created, long, today, 30),
+            today + Duration::days(30)
+        );
+        assert_eq!(
+            rotation_date(created, created, today, 30),
+            today + Duration::days(1)
+        );
+    }
     use time::macros::{date, datetime};
 
     #[test]

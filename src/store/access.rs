@@ -16,6 +16,8 @@ pub struct TokenAuth {
     pub expires_at: i64,
     /// Whether it was revoked.
     pub revoked: bool,
+    /// The networks it may be used from, stored form (empty: anywhere).
+    pub allowed_ips: String,
     /// Its scope, or its user.
     pub holder: Holder,
 }
@@ -68,21 +70,21 @@ pub struct TokenUser {
 // string literal, built at compile time. Columns are read by position in this order (the hot
 // path of every API request skips sqlx's per-column name look-up).
 
-/// Columns 0–2 of every statement.
+/// Columns 0–3 of every statement.
 macro_rules! token_columns {
     () => {
-        "t.id, t.expires_at, t.revoked_at"
+        "t.id, t.expires_at, t.revoked_at, t.allowed_ips"
     };
 }
 
-/// Device details tokens: columns 3–5.
+/// Device details tokens: columns 4–6.
 macro_rules! scope_columns {
     () => {
         ", t.target_fleet, t.target_device, t.permissions"
     };
 }
 
-/// User tokens: columns 3–7.
+/// User tokens: columns 4–8.
 macro_rules! user_columns {
     () => {
         ", t.user_id, u.username, u.role, u.disabled, p.permissions"
@@ -150,41 +152,41 @@ where
 {
     let (holder, next) = match kind {
         TokenKind::DeviceDetails => {
-            let target = match (row.try_get(3)?, row.try_get(4)?) {
+            let target = match (row.try_get(4)?, row.try_get(5)?) {
                 (Some(fleet), _) => Target::Fleet(fleet),
                 (None, Some(device)) => Target::Device(device),
                 (None, None) => return Err(broken("target")),
             };
-            let permissions = Permissions::from_bits(row.try_get(5)?);
+            let permissions = Permissions::from_bits(row.try_get(6)?);
             (
                 Holder::Scope {
                     target,
                     permissions,
                 },
-                6,
+                7,
             )
         }
         TokenKind::User => {
             let user = TokenUser {
-                id: row.try_get(3)?,
+                id: row.try_get(4)?,
                 username: row
-                    .try_get::<Option<String>, _>(4)?
+                    .try_get::<Option<String>, _>(5)?
                     .ok_or_else(|| broken("user"))?,
                 role: row
-                    .try_get::<Option<String>, _>(5)?
+                    .try_get::<Option<String>, _>(6)?
                     .as_deref()
                     .and_then(Role::parse)
                     .ok_or_else(|| broken("user's role"))?,
-                disabled: row.try_get(6)?,
+                disabled: row.try_get(7)?,
             };
             let fleet_permissions =
-                Permissions::from_bits(row.try_get::<Option<i64>, _>(7)?.unwrap_or(0));
+                Permissions::from_bits(row.try_get::<Option<i64>, _>(8)?.unwrap_or(0));
             (
                 Holder::User {
                     user,
                     fleet_permissions,
                 },
-                8,
+                9,
             )
         }
     };
@@ -192,6 +194,7 @@ where
         token_id: row.try_get(0)?,
         expires_at: row.try_get(1)?,
         revoked: row.try_get::<Option<i64>, _>(2)?.is_some(),
+        allowed_ips: row.try_get(3)?,
         holder,
     };
     Ok((auth, next))

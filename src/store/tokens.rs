@@ -1,6 +1,7 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
 use super::{Constraint, Store, StoreResult, conflict_on, like_escape, on_pool};
+use crate::domain::cidr::AllowedIps;
 use crate::domain::expiry::TokenStatus;
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{TokenHash, TokenKind};
@@ -30,6 +31,14 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
     /// Unix seconds, last accepted use.
     pub last_used_at: Option<i64>,
+    /// Where the last accepted use came from, and its user agent.
+    pub last_used_ip: Option<String>,
+    pub last_used_agent: Option<String>,
+    /// The networks it may be used from (none: anywhere).
+    pub allowed_ips: AllowedIps,
+    /// The token it replaced by rotation, and the one that replaced it.
+    pub predecessor_id: Option<String>,
+    pub successor_id: Option<String>,
 }
 
 impl TokenRecord {
@@ -65,6 +74,11 @@ struct TokenRow {
     expires_at: i64,
     revoked_at: Option<i64>,
     last_used_at: Option<i64>,
+    last_used_ip: Option<String>,
+    last_used_agent: Option<String>,
+    allowed_ips: String,
+    predecessor_id: Option<String>,
+    successor_id: Option<String>,
 }
 
 impl From<TokenRow> for TokenRecord {
@@ -88,13 +102,20 @@ impl From<TokenRow> for TokenRecord {
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
             last_used_at: r.last_used_at,
+            last_used_ip: r.last_used_ip,
+            last_used_agent: r.last_used_agent,
+            // Stored only after parsing, in the canonical form.
+            allowed_ips: AllowedIps::parse(&r.allowed_ips).unwrap_or_default(),
+            predecessor_id: r.predecessor_id,
+            successor_id: r.successor_id,
         }
     }
 }
 
 const TOKEN_SELECT: &str = "SELECT t.id, t.kind, t.hint, t.description, t.user_id, u.username, t.target_fleet, \
      t.target_device, t.permissions, c.username AS created_by, t.created_at, t.expires_at, t.revoked_at, \
-     t.last_used_at FROM tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users c ON c.id = t.created_by";
+     t.last_used_at, t.last_used_ip, t.last_used_agent, t.allowed_ips, t.predecessor_id, t.successor_id \
+     FROM tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users c ON c.id = t.created_by";
 
 /// Filter of the token lists.
 #[derive(Debug, Clone, Default)]
@@ -130,25 +151,37 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
     /// The console form's one-time nonce, if any.
     pub form_nonce: Option<&'a str>,
+    /// The networks it may be used from (none: anywhere).
+    pub allowed_ips: &'a AllowedIps,
+    /// The token it replaces (rotation).
+    pub predecessor_id: Option<&'a str>,
 }
 
-impl Store {
-    /// Stores a new token and returns its Token ID. `Conflict("form_nonce")` when the form's
-    /// nonce was used before: the replay creates nothing.
-    pub async fn insert_token(&self, t: &NewToken<'_>, now: i64) -> StoreResult<String> {
-        let id = uuid::Uuid::new_v4().to_string();
+/// Why a token could not be rotated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRotated {
+    /// It was rotated before: its successor.
+    AlreadyRotated(String),
+    /// Revoked, expired or gone.
+    NotLive,
+}
+
+/// `INSERT` of a token (shared by a new token and a rotation).
+const INSERT_TOKEN: &str = "INSERT INTO tokens (id, kind, token_hash, hint, description, user_id, target_fleet, \
+     target_device, permissions, created_by, created_at, expires_at, form_nonce, allowed_ips, predecessor_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// Binds a new token's values to [`INSERT_TOKEN`].
+macro_rules! bind_new_token {
+    ($query:expr, $id:expr, $t:expr, $now:expr) => {{
+        let t: &NewToken<'_> = $t;
         let (fleet, device) = match t.target {
             Some(Target::Fleet(f)) => (Some(f.as_str()), None),
             Some(Target::Device(d)) => (None, Some(d.as_str())),
             None => (None, None),
         };
-        on_pool!(self.pool(), |db| {
-            sqlx::query(
-                "INSERT INTO tokens (id, kind, token_hash, hint, description, user_id, target_fleet, target_device, \
-                 permissions, created_by, created_at, expires_at, form_nonce) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&id)
+        $query
+            .bind($id)
             .bind(t.kind.as_str())
             .bind(t.hash.as_str())
             .bind(t.hint)
@@ -158,14 +191,97 @@ impl Store {
             .bind(device)
             .bind(t.permissions.bits())
             .bind(t.created_by)
-            .bind(now)
+            .bind($now)
             .bind(t.expires_at)
             .bind(t.form_nonce)
-            .execute(db)
-            .await
-            .map_err(conflict_on(Constraint::Unique("tokens", "form_nonce"), "form_nonce"))?;
+            .bind(t.allowed_ips.stored())
+            .bind(t.predecessor_id)
+    }};
+}
+
+impl Store {
+    /// Stores a new token and returns its Token ID. `Conflict("form_nonce")` when the form's
+    /// nonce was used before: the replay creates nothing.
+    pub async fn insert_token(&self, t: &NewToken<'_>, now: i64) -> StoreResult<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        on_pool!(self.pool(), |db| {
+            bind_new_token!(sqlx::query(INSERT_TOKEN), &id, t, now)
+                .execute(db)
+                .await
+                .map_err(conflict_on(
+                    Constraint::Unique("tokens", "form_nonce"),
+                    "form_nonce",
+                ))?;
         });
         Ok(id)
+    }
+
+    /// Rotates `old_id`: stores `new` as its successor, and the old token stops working at
+    /// `retires_at` (or at its own expiry, if sooner). One transaction, whose first statement
+    /// claims the old token only if it has no successor yet and is live at `now`: of two
+    /// rotations at once, exactly one makes a successor. Returns the new Token ID.
+    pub async fn rotate_token(
+        &self,
+        old_id: &str,
+        new: &NewToken<'_>,
+        retires_at: i64,
+        now: i64,
+    ) -> StoreResult<Result<String, NotRotated>> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let claimed = on_pool!(self.pool(), |db| {
+            let mut tx = db.begin().await?;
+            let claimed = sqlx::query(
+                "UPDATE tokens SET successor_id = $1, \
+                   expires_at = CASE WHEN expires_at < $2 THEN expires_at ELSE $2 END \
+                 WHERE id = $3 AND successor_id IS NULL AND revoked_at IS NULL AND expires_at > $4",
+            )
+            .bind(&id)
+            .bind(retires_at)
+            .bind(old_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if claimed {
+                bind_new_token!(sqlx::query(INSERT_TOKEN), &id, new, now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            claimed
+        });
+        if claimed {
+            return Ok(Ok(id));
+        }
+        Ok(Err(match self.token(old_id).await? {
+            Some(TokenRecord {
+                successor_id: Some(successor),
+                ..
+            }) => NotRotated::AlreadyRotated(successor),
+            _ => NotRotated::NotLive,
+        }))
+    }
+
+    /// The newest token of `id`'s rotation chain (`id` itself when it has no successor).
+    pub async fn newest_in_chain(&self, id: &str) -> StoreResult<String> {
+        let mut newest = id.to_owned();
+        // A chain grows by one per rotation; the bound only guards against a cycle.
+        for _ in 0..10_000 {
+            let next: Option<Option<String>> = on_pool!(self.pool(), |db| {
+                sqlx::query_scalar("SELECT successor_id FROM tokens WHERE id = $1")
+                    .bind(&newest)
+                    .fetch_optional(db)
+                    .await?
+            });
+            match next.flatten() {
+                Some(successor) => newest = successor,
+                None => break,
+            }
+        }
+        Ok(newest)
     }
 
     /// The Token ID generated from a form nonce, if any.

@@ -1,7 +1,8 @@
 //! What the API path notes without a database write per request, written in one batch every
 //! few seconds (and at shutdown):
 //!
-//! - `last_used_at` stamps of accepted tokens. The lag is at most the flush interval;
+//! - `last_used_at` stamps of accepted tokens, with the source address and user agent of that
+//!   last use. The lag is at most the flush interval;
 //!   revocation does not depend on it. A failed write (database away) keeps the stamps for the
 //!   next flush, up to a bound.
 //! - Counts of refused uses. The first refusal of a token for a reason from an address in a
@@ -9,6 +10,7 @@
 //!   (SECURITY.md 23), so a retry loop costs what an unknown token costs.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
 use super::{Store, StoreResult, on_pool};
@@ -18,6 +20,30 @@ use crate::domain::audit::{Refusal, minute_of};
 const MAX_STAMPS: usize = 100_000;
 /// Most refusal entries counted in memory; past that, each refusal is written on its own.
 const MAX_REFUSALS: usize = 10_000;
+/// Longest user agent kept, in characters.
+const MAX_AGENT: usize = 200;
+
+/// A token's last accepted use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// Unix seconds.
+    pub at: i64,
+    /// Where it came from.
+    pub ip: Option<IpAddr>,
+    /// Its `User-Agent`, as text fit to show (see [`readable_agent`]).
+    pub agent: Option<Box<str>>,
+}
+
+/// A `User-Agent` header as text fit to show: invalid UTF-8 replaced, control characters
+/// dropped, at most [`MAX_AGENT`] characters.
+pub fn readable_agent(raw: &[u8]) -> Box<str> {
+    String::from_utf8_lossy(raw)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_AGENT)
+        .collect::<String>()
+        .into_boxed_str()
+}
 
 /// A refusal entry being counted: how many since the last write, and the newest time.
 #[derive(Debug)]
@@ -54,21 +80,55 @@ pub enum Noted {
 /// Pending stamps and refusal counts.
 #[derive(Debug, Default)]
 pub struct UsageBatch {
-    stamps: Mutex<HashMap<String, i64>>,
+    stamps: Mutex<HashMap<String, Stamp>>,
     refusals: Mutex<HashMap<String, Counted>>,
 }
 
 impl UsageBatch {
-    /// Notes that `token_id` was accepted at `now`.
-    pub fn record(&self, token_id: &str, now: i64) {
+    /// Notes that `token_id` was accepted at `now` from `ip` with the user agent `agent` (the
+    /// header's bytes; copied only when it differs from the one already noted).
+    pub fn record<A: AsRef<[u8]>>(
+        &self,
+        token_id: &str,
+        now: i64,
+        ip: Option<IpAddr>,
+        agent: Option<A>,
+    ) {
+        let agent = agent.as_ref().map(AsRef::as_ref);
         let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
         let room = stamps.len() < MAX_STAMPS;
         match stamps.get_mut(token_id) {
-            Some(t) => *t = (*t).max(now),
+            Some(s) if s.at > now => {}
+            Some(s) => {
+                s.at = now;
+                s.ip = ip;
+                if s.agent.as_deref().map(str::as_bytes) != agent {
+                    s.agent = agent.map(readable_agent);
+                }
+            }
             None if room => {
-                stamps.insert(token_id.to_owned(), now);
+                let stamp = Stamp {
+                    at: now,
+                    ip,
+                    agent: agent.map(readable_agent),
+                };
+                stamps.insert(token_id.to_owned(), stamp);
             }
             // Only while the database has been away for long: new tokens' stamps wait.
+            None => {}
+        }
+    }
+
+    /// Puts a stamp back that could not be written (unless a newer one was noted meanwhile).
+    fn restore(&self, token_id: String, stamp: Stamp) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = stamps.len() < MAX_STAMPS;
+        match stamps.get_mut(&token_id) {
+            Some(s) if s.at >= stamp.at => {}
+            Some(s) => *s = stamp,
+            None if room => {
+                stamps.insert(token_id, stamp);
+            }
             None => {}
         }
     }
@@ -106,15 +166,15 @@ impl UsageBatch {
     /// Writes everything pending; returns how many stamps and refusal entries were written. On
     /// failure what was taken is put back for the next flush.
     pub async fn flush(&self, store: &Store) -> StoreResult<usize> {
-        let stamps: Vec<(String, i64)> = {
+        let stamps: Vec<(String, Stamp)> = {
             let mut pending = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
             pending.drain().collect()
         };
         if !stamps.is_empty()
             && let Err(e) = store.stamp_last_used(&stamps).await
         {
-            for (id, at) in stamps {
-                self.record(&id, at);
+            for (id, stamp) in stamps {
+                self.restore(id, stamp);
             }
             return Err(e);
         }
@@ -166,16 +226,19 @@ impl UsageBatch {
 }
 
 impl Store {
-    /// Writes `last_used_at` stamps (never moving one back).
-    pub async fn stamp_last_used(&self, stamps: &[(String, i64)]) -> StoreResult<()> {
+    /// Writes last-use stamps (never moving one back).
+    pub async fn stamp_last_used(&self, stamps: &[(String, Stamp)]) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin().await?;
-            for (id, at) in stamps {
+            for (id, stamp) in stamps {
                 sqlx::query(
-                    "UPDATE tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                    "UPDATE tokens SET last_used_at = $1, last_used_ip = $3, last_used_agent = $4 \
+                     WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $1)",
                 )
-                .bind(at)
+                .bind(stamp.at)
                 .bind(id)
+                .bind(stamp.ip.map(|ip| ip.to_string()))
+                .bind(stamp.agent.as_deref())
                 .execute(&mut *tx)
                 .await?;
             }
@@ -220,10 +283,33 @@ mod tests {
     }
 
     #[test]
-    fn stamps_keep_the_newest_time() {
+    fn stamps_keep_the_newest_use_with_its_source() {
         let batch = UsageBatch::default();
-        batch.record("t", 5);
-        batch.record("t", 3);
-        assert_eq!(batch.stamps.lock().unwrap()["t"], 5);
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        batch.record("t", 5, ip("192.0.2.1"), Some("curl/8.5.0"));
+        batch.record("t", 3, ip("192.0.2.9"), Some("old"));
+        let seen = batch.stamps.lock().unwrap()["t"].clone();
+        assert_eq!((seen.at, seen.ip), (5, ip("192.0.2.1")));
+        assert_eq!(seen.agent.as_deref(), Some("curl/8.5.0"));
+        batch.record("t", 7, ip("2001:db8::1"), None::<&str>);
+        let seen = batch.stamps.lock().unwrap()["t"].clone();
+        assert_eq!((seen.at, seen.ip, seen.agent), (7, ip("2001:db8::1"), None));
+        // A stamp put back after a failed write never replaces a newer one.
+        batch.restore(
+            "t".into(),
+            Stamp {
+                at: 6,
+                ip: None,
+                agent: None,
+            },
+        );
+        assert_eq!(batch.stamps.lock().unwrap()["t"].at, 7);
+    }
+
+    #[test]
+    fn user_agents_are_kept_readable_and_short() {
+        assert_eq!(&*readable_agent(b"a\x1b[31mb\x07"), "a[31mb");
+        assert_eq!(&*readable_agent(b"ok \xff"), "ok \u{fffd}");
+        assert_eq!(readable_agent(&[b'x'; 500]).len(), 200);
     }
 }

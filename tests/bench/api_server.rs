@@ -65,6 +65,8 @@ pub async fn token(store: &Store) -> String {
         created_by: None,
         expires_at: now + 86_400,
         form_nonce: None,
+        allowed_ips: &Default::default(),
+        predecessor_id: None,
     };
     store.insert_token(&new, now).await.unwrap();
     t.plaintext.expose().to_owned()

@@ -71,6 +71,8 @@ async fn main() {
                     created_by: None,
                     expires_at: now + 86_400 * (1 + (i as i64 % 60)),
                     form_nonce: None,
+                    allowed_ips: &Default::default(),
+                    predecessor_id: None,
                 },
                 now - i as i64,
             )

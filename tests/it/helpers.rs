@@ -380,6 +380,8 @@ pub async fn make_token(
                 created_by: None,
                 expires_at,
                 form_nonce: None,
+                allowed_ips: &Default::default(),
+                predecessor_id: None,
             },
             connect_tokens::domain::now(),
         )

@@ -507,6 +507,8 @@ async fn real_responses_of_every_endpoint_match_the_served_openapi_document() {
         check(&doc, &mut seen, template, &method, &r);
     }
 
+    lifecycle(&app, &doc, &mut seen, &admin, &reader, &expires).await;
+
     // Malformed text in a query or path (the listener's refusal, before any route): a 400 in
     // the API's error shape on every operation.
     for (path, ops) in doc["paths"].as_object().unwrap().clone() {
@@ -568,4 +570,164 @@ async fn real_responses_of_every_endpoint_match_the_served_openapi_document() {
             }
         }
     }
+}
+
+/// A raw request with a body that is not JSON (415).
+async fn not_json(app: &crate::helpers::TestApp, path: &str, token: &str) -> Resp {
+    let res = app
+        .client
+        .post(app.url(path))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    Resp {
+        status: res.status(),
+        headers: res.headers().clone(),
+        body: res.text().await.unwrap(),
+    }
+}
+
+/// Introspection and both rotate endpoints, every documented answer.
+async fn lifecycle(
+    app: &crate::helpers::TestApp,
+    doc: &Value,
+    seen: &mut BTreeSet<(String, String, u16)>,
+    admin: &str,
+    reader: &str,
+    expires: &str,
+) {
+    let create = |ips: Value| {
+        json!({"type": "device_details", "description": "life", "expires_at": expires,
+               "target": {"fleet": "alpha"}, "permissions": ["read"], "allowed_ips": ips})
+    };
+    let made = call(
+        app,
+        Method::POST,
+        "/access/api/v1/tokens",
+        admin,
+        Some(create(json!([]))),
+    )
+    .await;
+    check(doc, seen, "/access/api/v1/tokens", &Method::POST, &made);
+    let (own, own_id) = {
+        let v: Value = serde_json::from_str(&made.body).unwrap();
+        (
+            v["token"].as_str().unwrap().to_owned(),
+            v["token_id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let fenced = call(
+        app,
+        Method::POST,
+        "/access/api/v1/tokens",
+        admin,
+        Some(create(json!(["203.0.113.0/24", "2001:db8::/32"]))),
+    )
+    .await;
+    check(doc, seen, "/access/api/v1/tokens", &Method::POST, &fenced);
+    let fenced: String = serde_json::from_str::<Value>(&fenced.body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let this = "/access/api/v1/tokens/self";
+    for tok in [reader, "nope", fenced.as_str()] {
+        let r = call(app, Method::GET, this, tok, None).await;
+        check(doc, seen, this, &Method::GET, &r);
+    }
+    let rotate_self = "/access/api/v1/tokens/self/rotate";
+    for (tok, body) in [
+        (own.as_str(), Some(json!({"grace_seconds": 3600}))),
+        (own.as_str(), None),
+        (reader, Some(json!({"grace_seconds": 86_401}))),
+        ("nope", None),
+        (fenced.as_str(), None),
+    ] {
+        let r = call(app, Method::POST, rotate_self, tok, body).await;
+        check(doc, seen, rotate_self, &Method::POST, &r);
+    }
+    check(
+        doc,
+        seen,
+        rotate_self,
+        &Method::POST,
+        &not_json(app, rotate_self, reader).await,
+    );
+    let rotate_t = "/access/api/v1/tokens/{id}/rotate";
+    let revoked = call(
+        app,
+        Method::POST,
+        "/access/api/v1/tokens",
+        admin,
+        Some(create(json!([]))),
+    )
+    .await;
+    let revoked_id = serde_json::from_str::<Value>(&revoked.body).unwrap()["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(
+        app,
+        Method::DELETE,
+        &format!("/access/api/v1/tokens/{revoked_id}"),
+        admin,
+        None,
+    )
+    .await;
+    let successor = seen_successor(app, admin, &own_id).await;
+    for (path, tok, body) in [
+        (
+            successor.clone(),
+            admin,
+            Some(json!({"expires_at": expires})),
+        ),
+        (
+            successor.clone(),
+            admin,
+            Some(json!({"expires_at": "2000-01-01"})),
+        ),
+        (revoked_id.clone(), admin, None),
+        (
+            "00000000-0000-4000-8000-000000000000".to_owned(),
+            admin,
+            None,
+        ),
+        (successor.clone(), reader, None),
+        (successor.clone(), "nope", None),
+    ] {
+        let r = call(
+            app,
+            Method::POST,
+            &format!("/access/api/v1/tokens/{path}/rotate"),
+            tok,
+            body,
+        )
+        .await;
+        check(doc, seen, rotate_t, &Method::POST, &r);
+    }
+    let r = not_json(
+        app,
+        &format!("/access/api/v1/tokens/{successor}/rotate"),
+        admin,
+    )
+    .await;
+    check(doc, seen, rotate_t, &Method::POST, &r);
+}
+
+/// The successor of `id`, as the API shows it.
+async fn seen_successor(app: &crate::helpers::TestApp, admin: &str, id: &str) -> String {
+    let r = call(
+        app,
+        Method::GET,
+        &format!("/access/api/v1/tokens/{id}"),
+        admin,
+        None,
+    )
+    .await;
+    serde_json::from_str::<Value>(&r.body).unwrap()["successor_id"]
+        .as_str()
+        .expect("rotated")
+        .to_owned()
 }

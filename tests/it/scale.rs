@@ -191,6 +191,7 @@ async fn sessions_revocations_permissions_and_generation_are_shared_by_every_ins
                 expires: date_in(5),
                 subject: connect_tokens::issuing::SubjectRequest::User("ops".into()),
                 permissions: Permissions::NONE,
+                allowed_ips: String::new(),
             },
             connect_tokens::domain::now(),
         )

@@ -1,3 +1,4 @@
 //! Token management, JFrog-Access style: `/access/api/v1/tokens`.
 
+pub mod lifecycle;
 pub mod tokens;

@@ -86,7 +86,8 @@ pub async fn list(
     Ok(Json(serde_json::json!({ "tokens": tokens })))
 }
 
-fn token_id(id: &str) -> AppResult<&str> {
+/// `id` if it is a Token ID (a UUID), else 404.
+pub fn token_id(id: &str) -> AppResult<&str> {
     uuid::Uuid::parse_str(id)
         .map(|_| id)
         .map_err(|_| AppError::NotFound)
@@ -167,6 +168,7 @@ pub struct CreateToken {
     target: Option<CreateTarget>,
     permissions: Option<Vec<String>>,
     username: Option<String>,
+    allowed_ips: Option<Vec<String>>,
 }
 
 /// Token kinds of the create call.
@@ -228,6 +230,7 @@ pub async fn create(
         expires: body.expires_at,
         subject,
         permissions,
+        allowed_ips: body.allowed_ips.unwrap_or_default().join("\n"),
     };
     let now = crate::domain::now();
     let valid = issuing::validate(&app.store, app.config.max_token_days, &request, now)
@@ -240,6 +243,12 @@ pub async fn create(
             "a token without a nonce was replayed"
         )));
     };
+    shown_once(&issued, now)
+}
+
+/// 201 with a new token's metadata and the token itself, this once: never stored by a cache,
+/// never compressed.
+pub fn shown_once(issued: &issuing::Issued, now: i64) -> AppResult<Response> {
     let mut body =
         serde_json::to_value(TokenJson::new(&issued.record, now)).map_err(AppError::internal)?;
     body["token"] = serde_json::Value::String(issued.plaintext.expose().to_owned());

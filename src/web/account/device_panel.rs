@@ -41,6 +41,7 @@ pub struct DeviceTokenInput {
     perm_read: Option<String>,
     perm_write: Option<String>,
     perm_delete: Option<String>,
+    allowed_ips: String,
     nonce: String,
     action: String,
 }
@@ -73,6 +74,7 @@ pub async fn device_submit(
         perm_read: permissions.contains(Permission::Read),
         perm_write: permissions.contains(Permission::Write),
         perm_delete: permissions.contains(Permission::Delete),
+        allowed_ips: input.allowed_ips.clone(),
         ..DeviceForm::default()
     };
     if input.action == "search" {
@@ -91,6 +93,7 @@ pub async fn device_submit(
         expires: input.expires,
         subject,
         permissions,
+        allowed_ips: input.allowed_ips,
     };
     let now = crate::domain::now();
     match issuing::validate(&app.store, app.config.max_token_days, &request, now).await? {

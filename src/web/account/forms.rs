@@ -61,6 +61,7 @@ pub(super) struct DeviceForm {
     pub(super) perm_read: bool,
     pub(super) perm_write: bool,
     pub(super) perm_delete: bool,
+    pub(super) allowed_ips: String,
     pub(super) fleets: Vec<Opt>,
     pub(super) devices: Vec<Opt>,
     pub(super) errors: FieldErrors,
@@ -130,6 +131,7 @@ pub(super) struct UserForm {
     pub(super) description: String,
     pub(super) expires: String,
     pub(super) username: String,
+    pub(super) allowed_ips: String,
     pub(super) users: Vec<Opt>,
     pub(super) errors: FieldErrors,
 }

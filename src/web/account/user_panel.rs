@@ -32,6 +32,7 @@ pub struct UserTokenInput {
     description: String,
     expires: String,
     username: String,
+    allowed_ips: String,
     nonce: String,
 }
 
@@ -48,6 +49,7 @@ pub async fn user_submit(
         expires: input.expires.clone(),
         subject: SubjectRequest::User(input.username.clone()),
         permissions: Permissions::NONE,
+        allowed_ips: input.allowed_ips.clone(),
     };
     let now = crate::domain::now();
     match issuing::validate(&app.store, app.config.max_token_days, &request, now).await? {
@@ -57,6 +59,7 @@ pub async fn user_submit(
                 description: input.description,
                 expires: input.expires,
                 username: input.username,
+                allowed_ips: input.allowed_ips,
                 users: Vec::new(),
                 errors,
             };

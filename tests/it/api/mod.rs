@@ -1,4 +1,5 @@
 mod auth;
 mod devices;
 mod input;
+mod lifecycle;
 mod tokens;
