@@ -9,3 +9,4 @@ ALTER TABLE tokens ADD COLUMN last_used_ip TEXT;
 ALTER TABLE tokens ADD COLUMN last_used_agent TEXT;
 CREATE UNIQUE INDEX tokens_successor ON tokens (successor_id) WHERE successor_id IS NOT NULL;
 CREATE INDEX tokens_predecessor ON tokens (predecessor_id) WHERE predecessor_id IS NOT NULL;
+CREATE INDEX audit_by_token ON audit_events (token_id, id) WHERE token_id IS NOT NULL;

@@ -118,6 +118,20 @@ impl Store {
         }))
     }
 
+    /// The newest `limit` entries about the token `token_id`, newest first.
+    pub async fn token_audit(&self, token_id: &str, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_as(
+                "SELECT id, at, actor, action, token_id, target, source, detail, count, last_at \
+                 FROM audit_events WHERE token_id = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(token_id)
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        }))
+    }
+
     /// Entries older than `before` (an id), newest first, whose action is one of `actions`
     /// (any when empty) and whose actor, target or Token ID contains `text` (case-insensitive).
     pub async fn find_audit(

@@ -15,19 +15,20 @@ use crate::store::audit::AuditEntry;
 
 const PAGE: i64 = 50;
 
-struct Row {
-    at: String,
-    actor: String,
+/// An entry as a table shows it (the Audit Log, a token's detail page).
+pub(crate) struct Row {
+    pub(crate) at: String,
+    pub(crate) actor: String,
     /// The stored action name.
-    action: String,
+    pub(crate) action: String,
     /// What it means, in words.
-    action_label: &'static str,
-    token_id: String,
-    target: String,
-    source: String,
-    detail: String,
+    pub(crate) action_label: &'static str,
+    pub(crate) token_id: String,
+    pub(crate) target: String,
+    pub(crate) source: String,
+    pub(crate) detail: String,
     /// "×57 until 2026-12-03 10:04 UTC" for an entry that counts several refused uses.
-    repeated: String,
+    pub(crate) repeated: String,
 }
 
 struct ActionOpt {
@@ -56,7 +57,7 @@ struct AuditPage {
 }
 
 /// An entry as the table shows it.
-fn row(e: AuditEntry) -> Row {
+pub(crate) fn row(e: AuditEntry) -> Row {
     Row {
         at: view::datetime(e.at),
         actor: e.actor,

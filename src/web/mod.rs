@@ -45,6 +45,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/settings/access-tokens/{id}/revoke",
             get(tokens::confirm_revoke).post(tokens::revoke),
         )
+        .route("/settings/access-tokens/{id}", get(tokens::detail::show))
+        .route(
+            "/settings/access-tokens/{id}/regenerate",
+            get(tokens::detail::regenerate_form).post(tokens::detail::regenerate),
+        )
         .route("/settings/users", get(users::list).post(users::create))
         .route("/settings/users/{id}", get(users::edit))
         .route(

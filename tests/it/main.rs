@@ -14,6 +14,7 @@ mod clock;
 mod console;
 mod device_token;
 mod hostile;
+mod lifecycle_console;
 mod listener;
 mod signin;
 mod tls;

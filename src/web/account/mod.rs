@@ -9,5 +9,6 @@ mod page;
 mod user_panel;
 
 pub use device_panel::{device_panel, device_search, device_submit};
+pub(crate) use page::Created;
 pub use page::show;
 pub use user_panel::{user_panel, user_submit};

@@ -29,15 +29,38 @@ pub(super) enum Open {
 
 /// The show-once view of a new token.
 #[derive(Debug)]
-pub(super) struct Created {
+pub(crate) struct Created {
     /// The secret, redacted in any debug output.
-    token: PlainToken,
-    token_id: String,
-    kind_label: &'static str,
-    description: String,
-    subject: String,
-    permissions: String,
-    expires: String,
+    pub(crate) token: PlainToken,
+    pub(crate) token_id: String,
+    pub(crate) kind_label: &'static str,
+    pub(crate) description: String,
+    pub(crate) subject: String,
+    pub(crate) permissions: String,
+    pub(crate) expires: String,
+    /// Where *Close* goes.
+    pub(crate) close_href: String,
+}
+
+impl Created {
+    /// What the panel shows of a new token; *Close* goes to `close_href`.
+    pub(crate) fn new(issued: Issued, close_href: String) -> Self {
+        let Issued { plaintext, record } = issued;
+        Created {
+            token: plaintext,
+            subject: record.subject(),
+            permissions: if record.permissions.is_empty() {
+                "As the user's own rights".into()
+            } else {
+                record.permissions.to_string()
+            },
+            expires: crate::web::view::expiry_date(record.expires_at),
+            kind_label: record.kind.label(),
+            token_id: record.id,
+            description: record.description,
+            close_href,
+        }
+    }
 }
 
 /// What only admins get on the Account tab.
@@ -176,20 +199,7 @@ pub(super) async fn issue_and_show(
     .await?
     {
         IssueOutcome::Issued(issued) => {
-            let Issued { plaintext, record } = *issued;
-            let created = Created {
-                token: plaintext,
-                subject: record.subject(),
-                permissions: if record.permissions.is_empty() {
-                    "As the user's own rights".into()
-                } else {
-                    record.permissions.to_string()
-                },
-                expires: crate::web::view::expiry_date(record.expires_at),
-                kind_label: record.kind.label(),
-                token_id: record.id,
-                description: record.description,
-            };
+            let created = Created::new(*issued, "/settings/account".into());
             let panels = admin_panels(app, Open::Created, None, None, Some(created)).await?;
             let mut shown = page(app, admin, StatusCode::OK, Some(panels)).await?;
             shown.extensions_mut().insert(CarriesSecret);

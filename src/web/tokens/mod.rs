@@ -1,5 +1,8 @@
 //! General Settings → Access Tokens: every token of the account with filters and pagination,
-//! tokens expiring within 7 days highlighted, and revocation with a confirmation step.
+//! tokens expiring within 7 days highlighted, and revocation with a confirmation step; each
+//! token's own page and its regeneration in [`detail`].
+
+pub mod detail;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
