@@ -668,3 +668,77 @@ async fn every_other_screen_passes_axe_and_is_photographed() {
     }
     assert_eq!(path, "/settings/users");
 }
+
+#[tokio::test]
+#[ignore = "browser: needs chromium and chromedriver; scripts/test-all.sh runs it"]
+async fn regenerate_a_token_with_and_without_javascript() {
+    for javascript in [true, false] {
+        let (app, password, _) = admin_app_with_password().await;
+        let old = crate::helpers::make_token(
+            &app,
+            Some(connect_tokens::domain::scope::Target::Fleet("alpha".into())),
+            crate::helpers::perms(1),
+            None,
+            crate::helpers::in_days(10),
+        )
+        .await;
+        let api = |token: String| {
+            app.client
+                .get(app.url("/api/v2/alpha/devices"))
+                .bearer_auth(token)
+                .send()
+        };
+        assert_eq!(api(old.clone()).await.unwrap().status(), StatusCode::OK);
+        let c = chrome(javascript).await;
+        c.sign_in(&app, "admin", &password).await;
+        c.goto(&app, "/settings/access-tokens").await;
+        c.find("a[aria-label^='Regenerate token']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        c.find("#confirm-regenerate").await;
+        c.settle().await;
+        if javascript {
+            c.axe("regenerate form").await;
+            c.screenshot("token-regenerate").await;
+        }
+        c.find("input[name=grace][value='3600']")
+            .await
+            .click()
+            .await
+            .unwrap();
+        c.find("#confirm-regenerate").await.click().await.unwrap();
+        let new = c
+            .find("#token-value")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tokens_in(&new).len(), 1, "the new token, shown once");
+        // The Copy button is JavaScript's; without it the field is there to select.
+        assert_eq!(
+            c.find("#copy-token").await.is_displayed().await.unwrap(),
+            javascript
+        );
+        if javascript {
+            c.settle().await;
+            c.axe("regenerated token").await;
+            c.screenshot("token-regenerated").await;
+        }
+        // Both work during the hour's grace.
+        assert_eq!(api(old.clone()).await.unwrap().status(), StatusCode::OK);
+        assert_eq!(api(new.clone()).await.unwrap().status(), StatusCode::OK);
+        // Close goes to the new token's page, which names the one it replaces.
+        c.find("#close-created").await.click().await.unwrap();
+        c.find("#rotation a").await;
+        c.settle().await;
+        assert!(c.source().await.contains("Replaces"));
+        assert!(!c.source().await.contains(&new), "never shown again");
+        if javascript {
+            c.axe("token detail").await;
+            c.screenshot("token-detail").await;
+        }
+    }
+}

@@ -39,23 +39,15 @@ fn the_binary_runs_under_libfaketime_and_valgrind() {
     assert!(!report.contains("Invalid read"), "{report}");
 }
 
-#[tokio::test]
-#[ignore = "faketime: needs libfaketime and valgrind; scripts/test-all.sh runs it"]
-async fn a_token_stops_at_midnight_utc_after_its_expiration_date() {
-    let dir = temp_dir("clock");
-    create_admin_ops(&dir, &[]);
-    let last_day = date_in(1);
-    let token = admin_token(&dir, &[], "ops", &["--expires", &last_day]);
-    // The instant it stops: 00:00 UTC the day after its last day.
-    let stops = connect_tokens::domain::expiry::end_of(
-        connect_tokens::domain::expiry::parse_date(&last_day).unwrap(),
-    );
+/// `serve` on `dir` under libfaketime, its wall clock read from the returned file (an offset
+/// such as `+3600`; see [`move_clock`]).
+fn server_with_a_clock(dir: &std::path::Path) -> (crate::cli::Server, std::path::PathBuf) {
     let clock = dir.join("faketime");
     std::fs::write(&clock, "+0").unwrap();
     let lib = libfaketime();
     let server = serve_via(
         &[],
-        &dir,
+        dir,
         None,
         &[],
         "warn",
@@ -68,6 +60,82 @@ async fn a_token_stops_at_midnight_utc_after_its_expiration_date() {
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
         ],
     );
+    (server, clock)
+}
+
+/// Sets the server's wall clock (see [`server_with_a_clock`]) to `unix`.
+fn move_clock(clock: &std::path::Path, unix: i64) {
+    let offset = unix - connect_tokens::domain::now();
+    std::fs::write(clock, format!("{offset:+}")).unwrap();
+}
+
+#[tokio::test]
+#[ignore = "faketime: needs libfaketime and valgrind; scripts/test-all.sh runs it"]
+async fn a_rotated_out_token_works_through_its_grace_hour_and_stops_after_it() {
+    let dir = temp_dir("clock-grace");
+    create_admin_ops(&dir, &[]);
+    let old = admin_token(&dir, &[], "ops", &[]);
+    let (server, clock) = server_with_a_clock(&dir);
+    let client = reqwest::Client::new();
+    let fleets = |token: String| {
+        client
+            .get(format!("{}/api/v2/fleets", server.base))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(5))
+            .send()
+    };
+    let rotate = |token: String| {
+        client
+            .post(format!("{}/access/api/v1/tokens/self/rotate", server.base))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"grace_seconds": 3600}))
+            .timeout(Duration::from_secs(5))
+            .send()
+    };
+    let rotated_at = connect_tokens::domain::now();
+    let r = rotate(old.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let new = r.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    move_clock(&clock, rotated_at + 3590);
+    assert_eq!(
+        fleets(old.clone()).await.unwrap().status(),
+        StatusCode::OK,
+        "within the hour"
+    );
+    move_clock(&clock, rotated_at + 3610);
+    assert_eq!(
+        fleets(old.clone()).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "after the hour"
+    );
+    assert_eq!(fleets(new.clone()).await.unwrap().status(), StatusCode::OK);
+    // Presented to rotate once its grace is well over: a leak; the newest token is revoked.
+    move_clock(&clock, rotated_at + 3700);
+    assert_eq!(
+        rotate(old).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        fleets(new).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+#[ignore = "faketime: needs libfaketime and valgrind; scripts/test-all.sh runs it"]
+async fn a_token_stops_at_midnight_utc_after_its_expiration_date() {
+    let dir = temp_dir("clock");
+    create_admin_ops(&dir, &[]);
+    let last_day = date_in(1);
+    let token = admin_token(&dir, &[], "ops", &["--expires", &last_day]);
+    // The instant it stops: 00:00 UTC the day after its last day.
+    let stops = connect_tokens::domain::expiry::end_of(
+        connect_tokens::domain::expiry::parse_date(&last_day).unwrap(),
+    );
+    let (server, clock) = server_with_a_clock(&dir);
     let client = reqwest::Client::new();
     let call = || {
         client
@@ -76,10 +144,7 @@ async fn a_token_stops_at_midnight_utc_after_its_expiration_date() {
             .timeout(Duration::from_secs(5))
             .send()
     };
-    let move_clock_to = |unix: i64| {
-        let offset = unix - connect_tokens::domain::now();
-        std::fs::write(&clock, format!("{offset:+}")).unwrap();
-    };
+    let move_clock_to = |unix: i64| move_clock(&clock, unix);
     assert_eq!(
         call().await.unwrap().status(),
         StatusCode::OK,
