@@ -50,8 +50,14 @@ pub async fn fleet(tag: &str) -> Bench {
 }
 
 /// Stores a device details token with every permission on fleet `bench`; returns its plaintext.
+/// `CT_BENCH_ALLOWED_IPS` (e.g. `10.0.0.0/8,127.0.0.0/8`) restricts it to those networks, to
+/// measure the allowed-IPs check.
 pub async fn token(store: &Store) -> String {
     let now = connect_tokens::domain::now();
+    let allowed = connect_tokens::domain::cidr::AllowedIps::parse(
+        &std::env::var("CT_BENCH_ALLOWED_IPS").unwrap_or_default(),
+    )
+    .expect("CT_BENCH_ALLOWED_IPS: networks such as 127.0.0.0/8");
     let t = token::generate(TokenKind::DeviceDetails);
     let target = Target::Fleet("bench".into());
     let new = NewToken {
@@ -65,7 +71,7 @@ pub async fn token(store: &Store) -> String {
         created_by: None,
         expires_at: now + 86_400,
         form_nonce: None,
-        allowed_ips: &Default::default(),
+        allowed_ips: &allowed,
         predecessor_id: None,
     };
     store.insert_token(&new, now).await.unwrap();
