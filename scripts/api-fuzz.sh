@@ -3,7 +3,7 @@
 # target/): the real binary with demo data on a free loopback port, an admin's user token, every
 # check. Two runs: the generated requests of every operation, then the stateful scenarios
 # (operations chained through the document's links) without `revokeToken`, which would revoke
-# the very token the run authenticates with. Exit status 0 only with no failure.
+# the very token the run authenticates with; the rotations get a run of their own. Exit status 0 only with no failure.
 # Usage: scripts/api-fuzz.sh [MAX_EXAMPLES_PER_OPERATION (default 40)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +37,11 @@ run() {
   failed=$((failed + $(sed -nE 's/.* ([0-9]+) (unique )?failures?.*/\1/p' <<<"$line" | head -1 | grep . || echo 0)))
   [ "$status" -eq 0 ] || failed=$((failed > 0 ? failed : 1))
 }
-run generated --phases examples,coverage,fuzzing
-run stateful --phases stateful --exclude-operation-id revokeToken
+# The rotations can retire the very token a run is called with (`rotateSelf` always, and
+# `rotateToken` when given its Token ID), so they get a run (and a token) of their own, and the
+# other runs leave them out.
+run generated --phases examples,coverage,fuzzing --exclude-operation-id rotateSelf --exclude-operation-id rotateToken
+run rotation --phases examples,coverage,fuzzing --include-operation-id rotateSelf --include-operation-id rotateToken
+run stateful --phases stateful --exclude-operation-id revokeToken --exclude-operation-id rotateSelf --exclude-operation-id rotateToken
 echo "schemathesis: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -302,7 +302,7 @@ pub async fn rotate(
     let today =
         expiry::today(time::OffsetDateTime::from_unix_timestamp(now).map_err(AppError::internal)?);
     let expires_at = match req.expires.as_deref().map(str::trim) {
-        None | Some("") => Some(expiry::end_of(expiry::rotation_date(
+        None => Some(expiry::end_of(expiry::rotation_date(
             old.created_at,
             old.expires_at,
             today,

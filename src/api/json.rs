@@ -198,6 +198,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             AppError::BadRequest(format!("Failed to parse the request body as JSON: {e}"))
         })?;
         check_body(&value).map_err(AppError::BadRequest)?;
+        // Every body of this API is an object (serde would also take a struct from an array).
+        if !value.is_object() {
+            return Err(AppError::BadRequest(
+                "The request body must be a JSON object.".into(),
+            ));
+        }
         // Parsed again into the type (not from the value), so that a repeated key is refused
         // rather than the last one silently winning.
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {

@@ -179,6 +179,7 @@ async fn an_admin_rotates_with_a_grace_time_and_both_work_meanwhile() {
         json!({"grace_seconds": -1}),
         json!({"grace_seconds": 86_401}),
         json!({"expires_at": "2000-01-01"}),
+        json!({"expires_at": ""}),
         json!({"expires_at": date_in(4000)}),
     ] {
         let r = call(
@@ -205,6 +206,16 @@ async fn an_admin_rotates_with_a_grace_time_and_both_work_meanwhile() {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "unknown field");
+    // A struct's fields given as an array (serde would take it) is not an object: refused.
+    let r = call(
+        &app,
+        Method::POST,
+        "/access/api/v1/tokens/self/rotate",
+        new_token,
+        Some(json!([null, null])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(fleet_devices(&app, new_token).await, StatusCode::OK);
 }
 
