@@ -153,6 +153,11 @@ impl AllowedIps {
         &self.0
     }
 
+    /// Each network as text (`203.0.113.0/24`).
+    pub fn texts(&self) -> Vec<String> {
+        self.0.iter().map(Network::to_string).collect()
+    }
+
     /// The stored form: comma-separated, empty for none.
     pub fn stored(&self) -> String {
         self.0

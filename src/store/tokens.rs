@@ -167,7 +167,7 @@ pub enum NotRotated {
 }
 
 /// `INSERT` of a token (shared by a new token and a rotation).
-const INSERT_TOKEN: &str = "INSERT INTO tokens (id, kind, token_hash, hint, description, user_id, target_fleet, \
+pub(super) const INSERT_TOKEN: &str = "INSERT INTO tokens (id, kind, token_hash, hint, description, user_id, target_fleet, \
      target_device, permissions, created_by, created_at, expires_at, form_nonce, allowed_ips, predecessor_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
@@ -198,6 +198,7 @@ macro_rules! bind_new_token {
             .bind(t.predecessor_id)
     }};
 }
+pub(super) use bind_new_token;
 
 impl Store {
     /// Stores a new token and returns its Token ID. `Conflict("form_nonce")` when the form's
@@ -214,74 +215,6 @@ impl Store {
                 ))?;
         });
         Ok(id)
-    }
-
-    /// Rotates `old_id`: stores `new` as its successor, and the old token stops working at
-    /// `retires_at` (or at its own expiry, if sooner). One transaction, whose first statement
-    /// claims the old token only if it has no successor yet and is live at `now`: of two
-    /// rotations at once, exactly one makes a successor. Returns the new Token ID.
-    pub async fn rotate_token(
-        &self,
-        old_id: &str,
-        new: &NewToken<'_>,
-        retires_at: i64,
-        now: i64,
-    ) -> StoreResult<Result<String, NotRotated>> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let claimed = on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
-            let claimed = sqlx::query(
-                "UPDATE tokens SET successor_id = $1, \
-                   expires_at = CASE WHEN expires_at < $2 THEN expires_at ELSE $2 END \
-                 WHERE id = $3 AND successor_id IS NULL AND revoked_at IS NULL AND expires_at > $4",
-            )
-            .bind(&id)
-            .bind(retires_at)
-            .bind(old_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if claimed {
-                bind_new_token!(sqlx::query(INSERT_TOKEN), &id, new, now)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            claimed
-        });
-        if claimed {
-            return Ok(Ok(id));
-        }
-        Ok(Err(match self.token(old_id).await? {
-            Some(TokenRecord {
-                successor_id: Some(successor),
-                ..
-            }) => NotRotated::AlreadyRotated(successor),
-            _ => NotRotated::NotLive,
-        }))
-    }
-
-    /// The newest token of `id`'s rotation chain (`id` itself when it has no successor).
-    pub async fn newest_in_chain(&self, id: &str) -> StoreResult<String> {
-        let mut newest = id.to_owned();
-        // A chain grows by one per rotation; the bound only guards against a cycle.
-        for _ in 0..10_000 {
-            let next: Option<Option<String>> = on_pool!(self.pool(), |db| {
-                sqlx::query_scalar("SELECT successor_id FROM tokens WHERE id = $1")
-                    .bind(&newest)
-                    .fetch_optional(db)
-                    .await?
-            });
-            match next.flatten() {
-                Some(successor) => newest = successor,
-                None => break,
-            }
-        }
-        Ok(newest)
     }
 
     /// The Token ID generated from a form nonce, if any.

@@ -4,6 +4,10 @@
 //! or after a grace time), and [`revoke`] it (audited). Each takes the [`Store`] and what it needs of the
 //! settings, never the web state.
 
+mod rotation;
+
+pub use rotation::{RotateRequest, Rotated, reuse_detected, rotate};
+
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::cidr::AllowedIps;
 use crate::domain::expiry::{self, ExpiryError};
@@ -11,7 +15,7 @@ use crate::domain::names;
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{self, PlainToken, TokenKind};
 use crate::error::{AppError, AppResult};
-use crate::store::tokens::{NewToken, NotRotated, TokenRecord};
+use crate::store::tokens::{NewToken, TokenRecord};
 use crate::store::users::User;
 use crate::store::{Store, StoreError};
 
@@ -264,146 +268,6 @@ pub async fn issue(
         plaintext: generated.plaintext,
         record,
     })))
-}
-
-/// What a rotation asks for, as typed.
-#[derive(Debug, Clone, Default)]
-pub struct RotateRequest {
-    /// New expiration date `YYYY-MM-DD`; none: the old token's lifetime from today.
-    pub expires: Option<String>,
-    /// How long the old token keeps working, 0 to [`expiry::MAX_GRACE_SECS`].
-    pub grace_secs: i64,
-}
-
-/// Outcome of [`rotate`].
-#[derive(Debug)]
-pub enum Rotated {
-    /// The successor, shown once.
-    New(Box<Issued>),
-    /// The token was rotated before (a double rotation's loser): its successor.
-    Already(String),
-    /// Revoked or expired: nothing to rotate.
-    NotLive,
-}
-
-/// Rotates `old` for `actor` (a username, or `"cli"`): a new token with the same description,
-/// type, subject, permissions and allowed IPs, a new secret and expiry; the old one works for
-/// `grace_secs` more, then stops. Audited on both tokens. Field errors when the request is bad.
-pub async fn rotate(
-    store: &Store,
-    max_token_days: i64,
-    actor: &str,
-    old: &TokenRecord,
-    req: &RotateRequest,
-    source: &str,
-    now: i64,
-) -> AppResult<Result<Rotated, FieldErrors>> {
-    let mut errors = FieldErrors::default();
-    let today =
-        expiry::today(time::OffsetDateTime::from_unix_timestamp(now).map_err(AppError::internal)?);
-    let expires_at = match req.expires.as_deref().map(str::trim) {
-        None => Some(expiry::end_of(expiry::rotation_date(
-            old.created_at,
-            old.expires_at,
-            today,
-            max_token_days,
-        ))),
-        Some(date) => expiry::parse_date(date)
-            .and_then(|d| expiry::validate(d, today, max_token_days))
-            .map_err(|e: ExpiryError| errors.expires = Some(e.to_string()))
-            .ok(),
-    };
-    if !(0..=expiry::MAX_GRACE_SECS).contains(&req.grace_secs) {
-        errors.expires = Some(format!(
-            "The grace time must be 0 to {} seconds.",
-            expiry::MAX_GRACE_SECS
-        ));
-    }
-    let Some(expires_at) = expires_at.filter(|_| errors.is_empty()) else {
-        return Ok(Err(errors));
-    };
-    let generated = token::generate(old.kind);
-    let creator = old_creator(store, old).await?;
-    let new = NewToken {
-        kind: old.kind,
-        hash: &generated.hash,
-        hint: &generated.hint,
-        description: &old.description,
-        user_id: old.user.as_ref().map(|(id, _)| id.as_str()),
-        target: old.target.as_ref(),
-        permissions: old.permissions,
-        created_by: creator.as_deref(),
-        expires_at,
-        form_nonce: None,
-        allowed_ips: &old.allowed_ips,
-        predecessor_id: Some(&old.id),
-    };
-    let retires_at = now + req.grace_secs;
-    let id = match store.rotate_token(&old.id, &new, retires_at, now).await? {
-        Ok(id) => id,
-        Err(NotRotated::AlreadyRotated(successor)) => return Ok(Ok(Rotated::Already(successor))),
-        Err(NotRotated::NotLive) => return Ok(Ok(Rotated::NotLive)),
-    };
-    let record = store
-        .token(&id)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("token vanished")))?;
-    let old_event = AuditEvent::new(AuditAction::TokenRotated, actor, source)
-        .token(&old.id)
-        .target(old.subject())
-        .detail(format!(
-            "replaced by {id}; works {} more",
-            grace_text(req.grace_secs)
-        ));
-    store.audit(&old_event, now).await?;
-    let new_event = AuditEvent::new(AuditAction::TokenGenerated, actor, source)
-        .token(&id)
-        .target(record.subject())
-        .detail(format!("rotation of {}", old.id));
-    store.audit(&new_event, now).await?;
-    Ok(Ok(Rotated::New(Box::new(Issued {
-        plaintext: generated.plaintext,
-        record,
-    }))))
-}
-
-/// The id of the user who made `old` (kept on its successor), if they still exist.
-async fn old_creator(store: &Store, old: &TokenRecord) -> AppResult<Option<String>> {
-    Ok(match &old.created_by {
-        Some(username) => store.user_by_username(username).await?.map(|u| u.id),
-        None => None,
-    })
-}
-
-/// "no time", "1 hour", "24 hours", "90 seconds".
-fn grace_text(secs: i64) -> String {
-    match secs {
-        0 => "no time".into(),
-        3600 => "1 hour".into(),
-        s if s % 3600 == 0 => format!("{} hours", s / 3600),
-        s => format!("{s} seconds"),
-    }
-}
-
-/// A rotated-out token was presented to a rotate endpoint after its grace time: it leaked.
-/// Revokes the newest token of its chain and audits it; the caller answers 401.
-pub async fn reuse_detected(
-    store: &Store,
-    retired: &TokenRecord,
-    source: &str,
-    now: i64,
-) -> AppResult<()> {
-    let newest = store.newest_in_chain(&retired.id).await?;
-    store.revoke_token(&newest, now).await?;
-    let event = AuditEvent::new(AuditAction::TokenReuseDetected, "system", source)
-        .token(&newest)
-        .target(retired.subject())
-        .detail(format!(
-            "rotated-out token {} presented again; {newest} revoked",
-            retired.id
-        ));
-    store.audit(&event, now).await?;
-    Ok(())
 }
 
 /// Revokes `token` for `actor` and audits it with `detail` (how it was asked for); false when

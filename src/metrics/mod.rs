@@ -9,16 +9,12 @@
 //! - `connect_tokens_db_connections{state}`: the database pool, read at each scrape.
 //! - `connect_tokens_build_info{version}`.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method, header};
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -26,7 +22,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tower::{Layer, Service};
+
+mod observe;
+pub use observe::Observe;
 
 use crate::store::Store;
 
@@ -79,7 +77,7 @@ struct OutcomeLabels {
 
 /// A route template as axum matched it (shared, not copied per request).
 #[derive(Debug, Clone)]
-struct Route(Option<MatchedPath>);
+pub(super) struct Route(pub(super) Option<MatchedPath>);
 
 impl Route {
     fn as_str(&self) -> &str {
@@ -227,7 +225,13 @@ impl Metrics {
         text
     }
 
-    fn observe(&self, method: &'static str, route: Route, status: u16, started: Instant) {
+    pub(super) fn observe(
+        &self,
+        method: &'static str,
+        route: Route,
+        status: u16,
+        started: Instant,
+    ) {
         let seconds = started.elapsed().as_secs_f64();
         self.latency
             .get_or_create(&RouteLabels {
@@ -306,109 +310,6 @@ fn classic_text(openmetrics: &str) -> String {
         out.push('\n');
     }
     out
-}
-
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
-}
-
-/// The layer that counts and times every request of the router it wraps.
-#[derive(Debug, Clone)]
-pub struct Observe(pub Arc<Metrics>);
-
-impl<S> Layer<S> for Observe {
-    type Service = Observed<S>;
-
-    fn layer(&self, inner: S) -> Observed<S> {
-        Observed {
-            inner,
-            metrics: self.0.clone(),
-        }
-    }
-}
-
-/// A service whose requests [`Observe`] counts.
-#[derive(Debug, Clone)]
-pub struct Observed<S> {
-    inner: S,
-    metrics: Arc<Metrics>,
-}
-
-impl<S, B> Service<Request> for Observed<S>
-where
-    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
-{
-    type Response = axum::http::Response<B>;
-    type Error = Infallible;
-    type Future = Timed<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        let method = method_label(req.method());
-        let route = Route(req.extensions().get::<MatchedPath>().cloned());
-        Timed {
-            inner: self.inner.call(req),
-            metrics: self.metrics.clone(),
-            method,
-            route: Some(route),
-            started: Instant::now(),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response on its way, timed from the request; counted when it is answered, or with
-    /// [`NOT_ANSWERED`] when dropped before that.
-    pub struct Timed<F> {
-        #[pin]
-        inner: F,
-        metrics: Arc<Metrics>,
-        method: &'static str,
-        route: Option<Route>,
-        started: Instant,
-    }
-
-    impl<F> PinnedDrop for Timed<F> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if let Some(route) = this.route.take() {
-                this.metrics.observe(this.method, route, NOT_ANSWERED, *this.started);
-            }
-        }
-    }
-}
-
-impl<F, B> Future for Timed<F>
-where
-    F: Future<Output = Result<axum::http::Response<B>, Infallible>>,
-{
-    type Output = Result<axum::http::Response<B>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let answered = ready!(this.inner.poll(cx));
-        if let (Ok(response), Some(route)) = (&answered, this.route.take()) {
-            this.metrics.observe(
-                this.method,
-                route,
-                response.status().as_u16(),
-                *this.started,
-            );
-        }
-        Poll::Ready(answered)
-    }
 }
 
 #[cfg(test)]

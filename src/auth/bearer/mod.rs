@@ -5,19 +5,18 @@
 //! the stored token (revoked, expired, disabled user) and the scope decision together;
 //! [`authorize_admin`] is the token-management API's guard beside it.
 
+mod extract;
+
 use std::collections::HashMap;
-use std::net::IpAddr;
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
-use axum::http::request::Parts;
+pub use extract::Bearer;
+use extract::unauthorized;
 
-use super::{client_ip, source_name};
 use crate::domain::audit::Refusal;
 use crate::domain::cidr;
 use crate::domain::expiry;
 use crate::domain::scope::{self, Decision, Permission, Principal, Resource, Role};
-use crate::domain::token::{self, TokenHash, TokenKind};
+use crate::domain::token::TokenKind;
 use crate::error::{AppError, AppResult};
 use crate::metrics::AuthOutcome;
 use crate::state::AppState;
@@ -25,90 +24,6 @@ use crate::store::access::{Holder, TokenAuth, TokenUser};
 use crate::store::devices::Device;
 use crate::store::usage::{Noted, RefusalCount};
 use crate::store::users::User;
-
-/// A well-formed bearer token presented in the `Authorization` header.
-#[derive(Debug, Clone)]
-pub struct Bearer {
-    /// Kind from the prefix.
-    pub kind: TokenKind,
-    /// Hash to look up.
-    pub hash: TokenHash,
-    /// Caller's address, formatted only when something is audited.
-    ip: Option<IpAddr>,
-    /// The `User-Agent` header, for the token's last use (a shared buffer, not copied).
-    agent: Option<header::HeaderValue>,
-}
-
-impl Bearer {
-    /// The caller's address as the audit log records it.
-    pub fn source(&self) -> String {
-        source_name(self.ip)
-    }
-}
-
-fn unauthorized(message: &str) -> AppError {
-    AppError::Unauthorized(message.to_owned())
-}
-
-/// Query parameters that must never carry a credential.
-fn token_in_query(query: &str) -> bool {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .unwrap_or_default()
-        .iter()
-        .any(|(k, v)| {
-            matches!(
-                k.to_ascii_lowercase().as_str(),
-                "token" | "access_token" | "api_key" | "apikey"
-            ) || token::parse(v).is_ok()
-        })
-}
-
-impl FromRequestParts<AppState> for Bearer {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if parts.uri.query().is_some_and(token_in_query) {
-            state.count_authentication(AuthOutcome::in_url);
-            return Err(unauthorized(
-                "Tokens are accepted only in the Authorization header, never in the URL. Revoke a token that was sent in a URL.",
-            ));
-        }
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("Missing bearer token."))?
-            .to_str()
-            .map_err(|_| {
-                state.count_authentication(AuthOutcome::malformed);
-                unauthorized("Malformed Authorization header.")
-            })?;
-        // The scheme name is case-insensitive (RFC 9110, section 11.1).
-        let presented = value
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .ok_or_else(|| {
-                state.count_authentication(AuthOutcome::malformed);
-                unauthorized("Use Authorization: Bearer <token>.")
-            })?
-            .1
-            .trim();
-        let Ok((kind, hash)) = token::parse(presented) else {
-            state.count_authentication(AuthOutcome::bad_checksum);
-            return Err(unauthorized("Invalid token."));
-        };
-        let ip = client_ip(parts, state.config.trusted_proxy);
-        let agent = parts.headers.get(header::USER_AGENT).cloned();
-        Ok(Bearer {
-            kind,
-            hash,
-            ip,
-            agent,
-        })
-    }
-}
 
 /// What an API call asks to reach.
 #[derive(Debug, Clone, Copy)]
@@ -194,6 +109,41 @@ pub async fn authorize(
     judge(app, bearer, access, true).await
 }
 
+/// The resource and permission `access` asks for (none for [`Access::Caller`]), with the device
+/// as loaded.
+///
+/// The URL names a device that is there, or one that is not (never existed, deleted, or in
+/// another fleet than the URL says). A missing device is judged on the URL's fleet alone: no
+/// device target covers it (404, as for any device outside the target), a fleet target or a
+/// user's rights on that fleet decide between 403 and the handler's 404 — the same answers
+/// whether the UUID exists elsewhere or not at all.
+fn asked<'a>(access: Access<'a>, device: Option<&Device>) -> Option<(Resource<'a>, Permission)> {
+    match access {
+        Access::Caller => None,
+        Access::Fleet { fleet, needed } => Some((
+            Resource {
+                fleet,
+                device: None,
+            },
+            needed,
+        )),
+        Access::Device {
+            fleet,
+            uuid,
+            needed,
+        } => {
+            let in_fleet = device.is_some_and(|d| d.fleet_key == fleet);
+            Some((
+                Resource {
+                    fleet,
+                    device: in_fleet.then_some(uuid),
+                },
+                needed,
+            ))
+        }
+    }
+}
+
 /// [`authorize`]; `count_caller`: whether an [`Access::Caller`] that passes counts as an `ok`
 /// authentication (not when the caller still has a test to pass, as in [`authorize_admin`]).
 async fn judge(
@@ -227,39 +177,11 @@ async fn judge(
         },
     };
     let caller = live_caller(app, bearer, auth, fleet).await?;
-    let (resource, needed) = match access {
-        Access::Caller => {
-            if count_caller {
-                app.count_authentication(AuthOutcome::ok);
-            }
-            return Ok(Authorized { caller, device });
+    let Some((resource, needed)) = asked(access, device.as_ref()) else {
+        if count_caller {
+            app.count_authentication(AuthOutcome::ok);
         }
-        Access::Fleet { fleet, needed } => (
-            Resource {
-                fleet,
-                device: None,
-            },
-            needed,
-        ),
-        // The URL names a device that is there, or one that is not (never existed, deleted, or
-        // in another fleet than the URL says). A missing device is judged on the URL's fleet
-        // alone: no device target covers it (404, as for any device outside the target), a
-        // fleet target or a user's rights on that fleet decide between 403 and the handler's
-        // 404 — the same answers whether the UUID exists elsewhere or not at all.
-        Access::Device {
-            fleet,
-            uuid,
-            needed,
-        } => {
-            let in_fleet = device.as_ref().is_some_and(|d| d.fleet_key == fleet);
-            (
-                Resource {
-                    fleet,
-                    device: in_fleet.then_some(uuid),
-                },
-                needed,
-            )
-        }
+        return Ok(Authorized { caller, device });
     };
     let decision = scope::decide(&caller.principal, resource, needed);
     app.count_authentication(match decision {
@@ -317,6 +239,23 @@ pub async fn authorize_admin(app: &AppState, bearer: &Bearer) -> AppResult<(Call
     Ok((caller, user))
 }
 
+/// Why a stored token is refused at `now` (outcome, audit detail, client message), if it is.
+fn refusal_of(auth: &TokenAuth, now: i64) -> Option<(AuthOutcome, &'static str, &'static str)> {
+    if auth.revoked {
+        Some((AuthOutcome::revoked, "revoked", "This token was revoked."))
+    } else if expiry::is_expired(auth.expires_at, now) {
+        Some((AuthOutcome::expired, "expired", "This token has expired."))
+    } else if matches!(&auth.holder, Holder::User { user, .. } if user.disabled) {
+        Some((
+            AuthOutcome::user_disabled,
+            "user disabled",
+            "The user of this token is disabled.",
+        ))
+    } else {
+        None
+    }
+}
+
 /// Judges a stored token: unknown, revoked, expired or a disabled user → 401 (audited but for
 /// the unknown). A user's rights are those on `fleet` as loaded with the token.
 async fn live_caller(
@@ -330,21 +269,7 @@ async fn live_caller(
         app.count_authentication(AuthOutcome::unknown);
         return Err(unauthorized("Invalid token."));
     };
-    // (outcome, audit detail, client message) of a refusal.
-    let refusal = if auth.revoked {
-        Some((AuthOutcome::revoked, "revoked", "This token was revoked."))
-    } else if expiry::is_expired(auth.expires_at, now) {
-        Some((AuthOutcome::expired, "expired", "This token has expired."))
-    } else if matches!(&auth.holder, Holder::User { user, .. } if user.disabled) {
-        Some((
-            AuthOutcome::user_disabled,
-            "user disabled",
-            "The user of this token is disabled.",
-        ))
-    } else {
-        None
-    };
-    if let Some((outcome, detail, message)) = refusal {
+    if let Some((outcome, detail, message)) = refusal_of(&auth, now) {
         app.count_authentication(outcome);
         // Boxed: the refusal's write would otherwise make every request's future larger, and
         // futures are moved (copied) several times on the way through the router.
@@ -400,18 +325,4 @@ async fn live_caller(
         principal,
         user,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_in_query_strings_are_spotted() {
-        let t = token::generate(TokenKind::DeviceDetails);
-        assert!(token_in_query(&format!("x={}", t.plaintext.expose())));
-        assert!(token_in_query("access_token=abc"));
-        assert!(token_in_query("Token=abc&limit=5"));
-        assert!(!token_in_query("limit=5&after=d-0000-0001"));
-    }
 }
