@@ -156,12 +156,7 @@ impl TokenJson {
             last_used_at: t.last_used_at.map(rfc3339),
             last_used_ip: t.last_used_ip.clone(),
             last_used_agent: t.last_used_agent.clone(),
-            allowed_ips: t
-                .allowed_ips
-                .networks()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            allowed_ips: t.allowed_ips.texts(),
             predecessor_id: t.predecessor_id.clone(),
             successor_id: t.successor_id.clone(),
             status: t.status(now).as_str(),

@@ -46,12 +46,7 @@ fn detail(t: &TokenRecord, now: i64) -> Detail {
         row: row(t, now),
         last_used_ip: t.last_used_ip.clone().unwrap_or_default(),
         last_used_agent: t.last_used_agent.clone().unwrap_or_default(),
-        allowed_ips: t
-            .allowed_ips
-            .networks()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
+        allowed_ips: t.allowed_ips.texts(),
         predecessor_id: t.predecessor_id.clone().unwrap_or_default(),
         successor_id: t.successor_id.clone().unwrap_or_default(),
         can_regenerate: t.status(now) == TokenStatus::Active && t.successor_id.is_none(),
