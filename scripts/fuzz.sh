@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers that take outside input (SECURITY.md 28) with cargo-fuzz (libFuzzer) on the
-# nightly toolchain: the token parser, the CSV row parser, the API's JSON bodies and the query
-# strings. Usage: scripts/fuzz.sh [SECONDS_PER_TARGET (default 300)] [TARGET...]
+# nightly toolchain: the token parser, the CSV row parser, the API's JSON bodies, the query
+# strings, the framing reader and the allowed-IPs lists.
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET (default 300)] [TARGET...]
 # Seeds are in tests/fuzz/corpus/<target>; the growing corpus is kept under target/fuzz-corpus,
 # crashes under tests/fuzz/artifacts/<target> (commit a fix with a test, not the artifact).
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(token_parse csv_row json_bodies query_strings framing)
+[ ${#targets[@]} -gt 0 ] || targets=(token_parse csv_row json_bodies query_strings framing allowed_ips)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked

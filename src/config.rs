@@ -10,7 +10,8 @@ pub struct Config {
     #[arg(long, env = "CONNECT_TOKENS_SECURE_COOKIES")]
     pub secure_cookies: bool,
     /// Behind a trusted reverse proxy: take the client address for audit and throttling from
-    /// the last X-Forwarded-For entry (never set this when clients reach the server directly).
+    /// the last entry of the last X-Forwarded-For line, the one the proxy appended (never set
+    /// this when clients reach the server directly).
     #[arg(long, env = "CONNECT_TOKENS_TRUSTED_PROXY")]
     pub trusted_proxy: bool,
     /// Longest token lifetime an admin may choose, in days.

@@ -31,27 +31,26 @@ pub(crate) fn source_name(ip: Option<IpAddr>) -> String {
 }
 
 /// The address [`ClientAddr`] names, unformatted (the API formats it only for the audit log).
+///
+/// Behind a trusted proxy the address is the last entry of the last `X-Forwarded-For` line: the
+/// one the proxy appended (a client may send lines of its own; they come before it). An entry
+/// the proxy did not write readably is no address at all (`None`) rather than the proxy's own,
+/// so a token restricted to client networks is refused.
 pub(crate) fn client_ip(parts: &Parts, trust_proxy: bool) -> Option<IpAddr> {
-    let forwarded = trust_proxy
-        .then(|| {
-            parts
-                .headers
-                .get("x-forwarded-for")?
-                .to_str()
-                .ok()?
-                .rsplit(',')
-                .next()?
-                .trim()
-                .parse::<IpAddr>()
-                .ok()
-        })
-        .flatten();
-    forwarded.or_else(|| {
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-    })
+    if trust_proxy && let Some(line) = parts.headers.get_all("x-forwarded-for").iter().next_back() {
+        return line
+            .to_str()
+            .ok()?
+            .rsplit(',')
+            .next()?
+            .trim()
+            .parse::<IpAddr>()
+            .ok();
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
 }
 
 impl FromRequestParts<AppState> for ClientAddr {

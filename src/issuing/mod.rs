@@ -236,7 +236,7 @@ pub async fn issue(
         created_by: actor.map(|a| a.id.as_str()),
         expires_at: req.expires_at,
         form_nonce,
-        allowed_ips: &req.allowed_ips,
+        allowed_ips: &req.allowed_ips.stored(),
         predecessor_id: None,
     };
     let id = match store.insert_token(&new, now).await {

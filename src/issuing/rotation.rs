@@ -78,7 +78,7 @@ pub async fn rotate(
         created_by: creator.as_deref(),
         expires_at,
         form_nonce: None,
-        allowed_ips: &old.allowed_ips,
+        allowed_ips: &old.allowed_ips_stored,
         predecessor_id: Some(&old.id),
     };
     let retires_at = now + req.grace_secs;
@@ -96,7 +96,8 @@ pub async fn rotate(
         .target(old.subject())
         .detail(format!(
             "replaced by {id}; works {} more",
-            grace_text(req.grace_secs)
+            // It stops at its own expiry if that comes first.
+            grace_text((old.expires_at - now).clamp(0, req.grace_secs))
         ));
     store.audit(&old_event, now).await?;
     let new_event = AuditEvent::new(AuditAction::TokenGenerated, actor, source)
@@ -130,21 +131,31 @@ fn grace_text(secs: i64) -> String {
 
 /// A rotated-out token was presented to a rotate endpoint after its grace time: it leaked.
 /// Revokes the newest token of its chain and audits it; the caller answers 401.
+///
+/// Every token after it in the chain is revoked (a thief who rotated with grace times may hold
+/// more than the newest), walking until no successor is left. Audited once per token actually
+/// revoked: a chain revoked already records nothing more.
 pub async fn reuse_detected(
     store: &Store,
     retired: &TokenRecord,
     source: &str,
     now: i64,
 ) -> AppResult<()> {
-    let newest = store.newest_in_chain(&retired.id).await?;
-    store.revoke_token(&newest, now).await?;
-    let event = AuditEvent::new(AuditAction::TokenReuseDetected, "system", source)
-        .token(&newest)
-        .target(retired.subject())
-        .detail(format!(
-            "rotated-out token {} presented again; {newest} revoked",
-            retired.id
-        ));
-    store.audit(&event, now).await?;
+    let mut next = retired.successor_id.clone();
+    // A chain grows by one per rotation; the bound only guards against a cycle.
+    for _ in 0..10_000 {
+        let Some(id) = next else { break };
+        if store.revoke_token(&id, now).await? {
+            let event = AuditEvent::new(AuditAction::TokenReuseDetected, "system", source)
+                .token(&id)
+                .target(retired.subject())
+                .detail(format!(
+                    "rotated-out token {} presented again; {id} revoked",
+                    retired.id
+                ));
+            store.audit(&event, now).await?;
+        }
+        next = store.token(&id).await?.and_then(|t| t.successor_id);
+    }
     Ok(())
 }

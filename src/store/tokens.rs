@@ -36,6 +36,9 @@ pub struct TokenRecord {
     pub last_used_agent: Option<String>,
     /// The networks it may be used from (none: anywhere).
     pub allowed_ips: AllowedIps,
+    /// The same as stored (what the request path checks, and what a rotation copies: a stored
+    /// list that would not parse is never widened to "anywhere").
+    pub allowed_ips_stored: String,
     /// The token it replaced by rotation, and the one that replaced it.
     pub predecessor_id: Option<String>,
     pub successor_id: Option<String>,
@@ -106,6 +109,7 @@ impl From<TokenRow> for TokenRecord {
             last_used_agent: r.last_used_agent,
             // Stored only after parsing, in the canonical form.
             allowed_ips: AllowedIps::parse(&r.allowed_ips).unwrap_or_default(),
+            allowed_ips_stored: r.allowed_ips,
             predecessor_id: r.predecessor_id,
             successor_id: r.successor_id,
         }
@@ -151,8 +155,8 @@ pub struct NewToken<'a> {
     pub expires_at: i64,
     /// The console form's one-time nonce, if any.
     pub form_nonce: Option<&'a str>,
-    /// The networks it may be used from (none: anywhere).
-    pub allowed_ips: &'a AllowedIps,
+    /// The networks it may be used from, stored form ([`AllowedIps::stored`]; empty: anywhere).
+    pub allowed_ips: &'a str,
     /// The token it replaces (rotation).
     pub predecessor_id: Option<&'a str>,
 }
@@ -194,7 +198,7 @@ macro_rules! bind_new_token {
             .bind($now)
             .bind(t.expires_at)
             .bind(t.form_nonce)
-            .bind(t.allowed_ips.stored())
+            .bind(t.allowed_ips)
             .bind(t.predecessor_id)
     }};
 }

@@ -71,7 +71,7 @@ pub async fn token(store: &Store) -> String {
         created_by: None,
         expires_at: now + 86_400,
         form_nonce: None,
-        allowed_ips: &allowed,
+        allowed_ips: &allowed.stored(),
         predecessor_id: None,
     };
     store.insert_token(&new, now).await.unwrap();

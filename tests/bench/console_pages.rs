@@ -71,7 +71,7 @@ async fn main() {
                     created_by: None,
                     expires_at: now + 86_400 * (1 + (i as i64 % 60)),
                     form_nonce: None,
-                    allowed_ips: &Default::default(),
+                    allowed_ips: "",
                     predecessor_id: None,
                 },
                 now - i as i64,

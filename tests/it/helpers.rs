@@ -380,7 +380,7 @@ pub async fn make_token(
                 created_by: None,
                 expires_at,
                 form_nonce: None,
-                allowed_ips: &Default::default(),
+                allowed_ips: "",
                 predecessor_id: None,
             },
             connect_tokens::domain::now(),

@@ -72,7 +72,8 @@ async fn reuse_check(app: &AppState, bearer: &Bearer, refused: AppError) -> AppE
     }
     match issuing::reuse_detected(&app.store, &retired, &bearer.source(), now).await {
         Ok(()) => AppError::Unauthorized(
-            "This token was replaced by rotation. Presenting it again revoked the newest token of its chain.".into(),
+            "This token was replaced by rotation. Its reuse revokes every token that followed it."
+                .into(),
         ),
         Err(e) => e,
     }

@@ -243,10 +243,10 @@ pub async fn regenerate(
     let page = RegeneratedPage {
         chrome: Chrome::new(&admin, "settings", "tokens"),
         old_id: t.id.clone(),
-        old_until: if grace == 0 {
-            "now".into()
-        } else {
-            view::datetime(now + grace)
+        // It stops at its own expiry if that comes before the grace ends.
+        old_until: match (now + grace).min(t.expires_at) {
+            until if until <= now => "now".into(),
+            until => view::datetime(until),
         },
         created: Created::new(*issued, format!("/settings/access-tokens/{new_id}")),
     };

@@ -220,7 +220,7 @@ async fn an_admin_rotates_with_a_grace_time_and_both_work_meanwhile() {
 }
 
 #[tokio::test]
-async fn a_rotated_out_token_presented_to_rotate_again_revokes_the_newest_of_its_chain() {
+async fn a_rotated_out_token_presented_to_rotate_again_revokes_the_rest_of_its_chain() {
     let (app, _, admin) = admin_app(Config::default()).await;
     let (first, _) = fleet_token(&app, &admin, json!([])).await;
     let second = call(
@@ -233,12 +233,13 @@ async fn a_rotated_out_token_presented_to_rotate_again_revokes_the_newest_of_its
     .await
     .json();
     let second = second["token"].as_str().unwrap().to_owned();
+    // A thief's rotation with a grace time keeps the second token alive too…
     let third = call(
         &app,
         Method::POST,
         "/access/api/v1/tokens/self/rotate",
         &second,
-        None,
+        Some(json!({"grace_seconds": 3600})),
     )
     .await
     .json();
@@ -273,17 +274,37 @@ async fn a_rotated_out_token_presented_to_rotate_again_revokes_the_newest_of_its
     .await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
     assert!(
-        reuse.body.contains("revoked the newest token"),
+        reuse.body.contains("revokes every token that followed it"),
         "{}",
         reuse.body
     );
     assert_eq!(fleet_devices(&app, &third).await, StatusCode::UNAUTHORIZED);
-    let entry = audit_entries(&app, 5)
-        .await
-        .into_iter()
-        .find(|e| e.action == "token.reuse_detected")
-        .expect("audited");
-    assert_eq!(entry.token_id.as_deref(), Some(third_id.as_str()));
+    // …and every token after the presented one is revoked, each audited once.
+    assert_eq!(fleet_devices(&app, &second).await, StatusCode::UNAUTHORIZED);
+    let reused = |entries: Vec<connect_tokens::store::audit::AuditEntry>| {
+        entries
+            .into_iter()
+            .filter(|e| e.action == "token.reuse_detected")
+            .collect::<Vec<_>>()
+    };
+    let entries = reused(audit_entries(&app, 10).await);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.token_id.as_deref() == Some(third_id.as_str()))
+    );
+    // Presenting it again revokes nothing more and records nothing more.
+    let again = call(
+        &app,
+        Method::POST,
+        "/access/api/v1/tokens/self/rotate",
+        &first,
+        None,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reused(audit_entries(&app, 10).await).len(), 2);
     // The same through the admin endpoint: an admin's rotated-out token is refused there too.
     let admin_id = call(
         &app,
@@ -524,4 +545,40 @@ async fn a_user_token_introspects_and_rotates_itself_and_keeps_following_its_use
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_client_cannot_choose_its_address_past_the_trusted_proxy() {
+    let config = Config {
+        trusted_proxy: true,
+        ..Config::default()
+    };
+    let (app, _, admin) = admin_app(config).await;
+    let (token, _) = fleet_token(&app, &admin, json!(["203.0.113.0/24", "127.0.0.0/8"])).await;
+    let with = |lines: &'static [&'static str]| {
+        let mut req = app
+            .client
+            .get(app.url("/api/v2/alpha/devices"))
+            .bearer_auth(&token);
+        for line in lines {
+            req = req.header("x-forwarded-for", *line);
+        }
+        req.send()
+    };
+    // The proxy appends its own line after the client's: the client's line does not count.
+    let r = with(&["203.0.113.9", "198.51.100.7"]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("198.51.100.7"));
+    assert_eq!(
+        with(&["198.51.100.7", "203.0.113.9"])
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    // An address the proxy did not write (unreadable) is unknown: not the proxy's own address.
+    assert_eq!(
+        with(&["not-an-address"]).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
 }
