@@ -9,8 +9,7 @@
 use std::process::Command;
 
 mod api_server;
-
-use api_server::wrk;
+mod rounds;
 
 const ROUNDS: usize = 20;
 
@@ -67,7 +66,6 @@ async fn main() {
             "the device request must succeed"
         );
     }
-    let (mut api, mut ready) = (Vec::new(), Vec::new());
     // Profiling aid: `CT_BENCH_ONLY=api|readyz CT_BENCH_REQUESTS=n` sends exactly n requests of
     // one kind over one keep-alive connection and stops, so two runs under
     // `valgrind --tool=callgrind` with different n give instructions per request.
@@ -85,48 +83,34 @@ async fn main() {
         println!("{n} requests to {only} done");
         return;
     }
-    println!("round  readyz req/s  device GET req/s  ratio   server CPU µs/request readyz / GET");
-    // One unrecorded pass of each warms the page cache, the statement caches and the pool.
-    wrk(&readyz_url, None, true);
-    wrk(&device_url, Some(&auth), true);
-    let (mut ratios, mut cpu_ready, mut cpu_api) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=ROUNDS {
-        // A-B in odd rounds, B-A in even ones, so a drift in machine load favours neither.
-        let (r, a) = if round % 2 == 1 {
-            let r = wrk(&readyz_url, None, true);
-            (r, wrk(&device_url, Some(&auth), true))
-        } else {
-            let a = wrk(&device_url, Some(&auth), true);
-            (wrk(&readyz_url, None, true), a)
-        };
-        let ratio = a.per_second / r.per_second;
-        println!(
-            "{round:>5}  {:>12.0}  {:>16.0}  {ratio:.2}   {:>6.1} / {:.1}",
-            r.per_second, a.per_second, r.cpu_us_per_request, a.cpu_us_per_request
-        );
-        ready.push(r.per_second);
-        api.push(a.per_second);
-        ratios.push(ratio);
-        cpu_ready.push(r.cpu_us_per_request);
-        cpu_api.push(a.cpu_us_per_request);
-    }
-    let (r, a) = (api_server::median(&mut ready), api_server::median(&mut api));
-    let (cr, ca) = (
-        api_server::median(&mut cpu_ready),
-        api_server::median(&mut cpu_api),
+    let m = rounds::side_by_side(
+        ROUNDS,
+        "readyz req/s  device GET req/s  ratio   server CPU µs/request readyz / GET",
+        rounds::Side {
+            url: &readyz_url,
+            header: None,
+        },
+        rounds::Side {
+            url: &device_url,
+            header: Some(&auth),
+        },
     );
     println!(
-        "\nmedians over {ROUNDS} rounds: /readyz {r:.0} req/s, authenticated device GET {a:.0} req/s \
+        "\nmedians over {ROUNDS} rounds: /readyz {:.0} req/s, authenticated device GET {:.0} req/s \
          (ratio of medians {:.2})",
-        a / r
+        m.a,
+        m.b,
+        m.b / m.a
     );
     println!(
-        "server CPU per request: /readyz {cr:.1} µs, device GET {ca:.1} µs (readyz/GET {:.2})",
-        cr / ca
+        "server CPU per request: /readyz {:.1} µs, device GET {:.1} µs (readyz/GET {:.2})",
+        m.cpu_a,
+        m.cpu_b,
+        m.cpu_a / m.cpu_b
     );
     println!(
         "median of the per-round throughput ratios: {:.2} (goal ≥ 0.9)",
-        api_server::median(&mut ratios)
+        m.ratio
     );
     let _ = std::fs::remove_dir_all(dir);
 }
