@@ -66,7 +66,6 @@ pub async fn rotate(
         return Ok(Err(errors));
     };
     let generated = token::generate(old.kind);
-    let creator = old_creator(store, old).await?;
     let new = NewToken {
         kind: old.kind,
         hash: &generated.hash,
@@ -75,7 +74,7 @@ pub async fn rotate(
         user_id: old.user.as_ref().map(|(id, _)| id.as_str()),
         target: old.target.as_ref(),
         permissions: old.permissions,
-        created_by: creator.as_deref(),
+        created_by: old.created_by_id.as_deref(),
         expires_at,
         form_nonce: None,
         allowed_ips: &old.allowed_ips_stored,
@@ -109,14 +108,6 @@ pub async fn rotate(
         plaintext: generated.plaintext,
         record,
     }))))
-}
-
-/// The id of the user who made `old` (kept on its successor), if they still exist.
-async fn old_creator(store: &Store, old: &TokenRecord) -> AppResult<Option<String>> {
-    Ok(match &old.created_by {
-        Some(username) => store.user_by_username(username).await?.map(|u| u.id),
-        None => None,
-    })
 }
 
 /// "no time", "1 hour", "24 hours", "90 seconds".

@@ -23,6 +23,8 @@ pub struct TokenRecord {
     pub permissions: Permissions,
     /// Username of the admin who generated it (None when that user was removed or for the CLI).
     pub created_by: Option<String>,
+    /// That admin's user id (what a rotation keeps on the successor).
+    pub created_by_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds at which it stops working.
@@ -73,6 +75,7 @@ struct TokenRow {
     target_device: Option<String>,
     permissions: i64,
     created_by: Option<String>,
+    created_by_id: Option<String>,
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
@@ -101,6 +104,7 @@ impl From<TokenRow> for TokenRecord {
             target,
             permissions: Permissions::from_bits(r.permissions),
             created_by: r.created_by,
+            created_by_id: r.created_by_id,
             created_at: r.created_at,
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
@@ -117,7 +121,7 @@ impl From<TokenRow> for TokenRecord {
 }
 
 const TOKEN_SELECT: &str = "SELECT t.id, t.kind, t.hint, t.description, t.user_id, u.username, t.target_fleet, \
-     t.target_device, t.permissions, c.username AS created_by, t.created_at, t.expires_at, t.revoked_at, \
+     t.target_device, t.permissions, c.username AS created_by, c.id AS created_by_id, t.created_at, t.expires_at, t.revoked_at, \
      t.last_used_at, t.last_used_ip, t.last_used_agent, t.allowed_ips, t.predecessor_id, t.successor_id \
      FROM tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users c ON c.id = t.created_by";
 

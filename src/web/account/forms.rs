@@ -32,13 +32,13 @@ pub(super) fn check_nonce(n: &str) -> AppResult<()> {
 }
 
 /// The date picker's bounds and default today, as `YYYY-MM-DD`.
-pub(super) struct DateBounds {
-    pub(super) min: String,
-    pub(super) max: String,
-    pub(super) default: String,
+pub(crate) struct DateBounds {
+    pub(crate) min: String,
+    pub(crate) max: String,
+    pub(crate) default: String,
 }
 
-pub(super) fn date_bounds(app: &AppState) -> DateBounds {
+pub(crate) fn date_bounds(app: &AppState) -> DateBounds {
     let today = expiry::today(time::OffsetDateTime::now_utc());
     let max = app.config.max_token_days;
     DateBounds {

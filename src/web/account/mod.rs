@@ -9,6 +9,7 @@ mod page;
 mod user_panel;
 
 pub use device_panel::{device_panel, device_search, device_submit};
+pub(crate) use forms::date_bounds;
 pub(crate) use page::Created;
 pub use page::show;
 pub use user_panel::{user_panel, user_submit};

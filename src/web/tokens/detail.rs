@@ -19,7 +19,7 @@ use crate::issuing::{self, FieldErrors, RotateRequest, Rotated};
 use crate::layers::CarriesSecret;
 use crate::state::AppState;
 use crate::store::tokens::TokenRecord;
-use crate::web::account::Created;
+use crate::web::account::{Created, date_bounds};
 use crate::web::audit;
 use crate::web::view::{self, Chrome, render};
 
@@ -115,7 +115,7 @@ fn form_page(
     errors: FieldErrors,
 ) -> AppResult<RegeneratePage> {
     let now = crate::domain::now();
-    let today = expiry::today(time::OffsetDateTime::now_utc());
+    let dates = date_bounds(app);
     let token = detail(t, now);
     let refusal = match (&t.successor_id, t.status(now)) {
         (Some(successor), _) => {
@@ -131,8 +131,8 @@ fn form_page(
         chrome: Chrome::new(admin, "settings", "tokens"),
         token,
         expires,
-        min_date: expiry::format_date(today + time::Duration::days(1)),
-        max_date: expiry::format_date(expiry::latest_date(today, app.config.max_token_days)),
+        min_date: dates.min,
+        max_date: dates.max,
         graces: GRACES
             .iter()
             .map(|(value, label)| GraceOpt {
