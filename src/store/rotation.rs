@@ -1,5 +1,5 @@
 //! Token rotation in one transaction: the old token claimed (it gets at most one successor) and
-//! retired at a time, the successor stored; and the walk along a rotation chain.
+//! retired at a time, the successor stored.
 
 use super::tokens::{INSERT_TOKEN, NewToken, NotRotated, TokenRecord, bind_new_token};
 use super::{Store, StoreResult, on_pool};
@@ -53,24 +53,5 @@ impl Store {
             }) => NotRotated::AlreadyRotated(successor),
             _ => NotRotated::NotLive,
         }))
-    }
-
-    /// The newest token of `id`'s rotation chain (`id` itself when it has no successor).
-    pub async fn newest_in_chain(&self, id: &str) -> StoreResult<String> {
-        let mut newest = id.to_owned();
-        // A chain grows by one per rotation; the bound only guards against a cycle.
-        for _ in 0..10_000 {
-            let next: Option<Option<String>> = on_pool!(self.pool(), |db| {
-                sqlx::query_scalar("SELECT successor_id FROM tokens WHERE id = $1")
-                    .bind(&newest)
-                    .fetch_optional(db)
-                    .await?
-            });
-            match next.flatten() {
-                Some(successor) => newest = successor,
-                None => break,
-            }
-        }
-        Ok(newest)
     }
 }

@@ -378,18 +378,26 @@ async fn a_double_rotation_at_once_yields_exactly_one_successor() {
             .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
         "the others are told it was rotated: {statuses:?}"
     );
-    let successors = connect_tokens::store::Store::newest_in_chain(&app.store, &id)
-        .await
-        .unwrap();
-    let newest = call(
+    let old = call(
         &app,
         Method::GET,
-        &format!("/access/api/v1/tokens/{successors}"),
+        &format!("/access/api/v1/tokens/{id}"),
         &admin,
         None,
     )
     .await
     .json();
+    let successor = old["successor_id"].as_str().expect("rotated once");
+    let newest = call(
+        &app,
+        Method::GET,
+        &format!("/access/api/v1/tokens/{successor}"),
+        &admin,
+        None,
+    )
+    .await
+    .json();
+    assert!(newest["successor_id"].is_null(), "and only once");
     assert_eq!(newest["predecessor_id"], id.as_str());
     assert_eq!(newest["status"], "active", "no retry revoked the successor");
 }
