@@ -121,7 +121,7 @@ fn grace_text(secs: i64) -> String {
 }
 
 /// A rotated-out token was presented to a rotate endpoint after its grace time: it leaked.
-/// Revokes the newest token of its chain and audits it; the caller answers 401.
+/// Revokes the tokens that followed it and audits each; the caller answers 401.
 ///
 /// Every token after it in the chain is revoked (a thief who rotated with grace times may hold
 /// more than the newest), walking until no successor is left. Audited once per token actually

@@ -1,8 +1,8 @@
 //! A token's life through the API (PRODUCT.md §11): introspection (`GET …/tokens/self`, any live
 //! token), rotation of any token by an admin (`POST …/tokens/{id}/rotate`) and of a token by
 //! itself (`POST …/tokens/self/rotate`, device details tokens included). A rotated-out token
-//! presented to a rotate endpoint after its grace time has leaked: the newest token of its chain
-//! is revoked (as OAuth's refresh-token reuse detection does). Within a few seconds of the end
+//! presented to a rotate endpoint after its grace time has leaked: every token that followed it
+//! in its chain is revoked (as OAuth's refresh-token reuse detection does). Within a few seconds of the end
 //! of its grace ([`expiry::REUSE_LEEWAY_SECS`]) it is taken for a concurrent retry instead: 409,
 //! and nothing is revoked, so two rotations at once leave exactly one live successor.
 
@@ -53,7 +53,8 @@ impl RotateBody {
 }
 
 /// When authentication failed with 401: if the presented token was rotated out and is no longer
-/// live, this is a reuse — revoke the newest of its chain and say so. Otherwise the 401 as it was.
+/// live, this is a reuse — revoke every token that followed it and say so (or, within the leeway,
+/// a concurrent retry: 409). Otherwise the 401 as it was.
 async fn reuse_check(app: &AppState, bearer: &Bearer, refused: AppError) -> AppError {
     if !matches!(refused, AppError::Unauthorized(_)) {
         return refused;
