@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod clock;
 mod console;
+mod counts;
 mod device_token;
 mod hostile;
 mod lifecycle_console;
