@@ -222,10 +222,8 @@ async fn device_counts_stay_exact_through_every_change() {
     // update triggers are exercised with plain SQL.
     raw.exec("UPDATE devices SET fleet_key = 'bravo' WHERE fleet_key = 'charlie'")
         .await;
-    raw.exec(&format!(
-        "UPDATE devices SET last_keepalive = last_keepalive + 45 WHERE uuid LIKE 'd-00ee-%'"
-    ))
-    .await;
+    raw.exec("UPDATE devices SET last_keepalive = last_keepalive + 45 WHERE uuid LIKE 'd-00ee-%'")
+        .await;
     raw.exec(&format!(
         "UPDATE devices SET last_keepalive = {t} WHERE uuid LIKE 'd-1000-00%'"
     ))
