@@ -20,6 +20,8 @@ use crate::domain::names;
 use crate::store::Store;
 use crate::store::devices::Device;
 use crate::store::devices::ImportError;
+use crate::store::import::ImportItem;
+use tokio::sync::mpsc::Sender;
 
 const HEADER: [&str; 6] = ["fleet", "uuid", "name", "group", "tags", "description"];
 
@@ -57,34 +59,77 @@ pub fn parse_row(record: &csv::StringRecord, now: i64) -> Result<Device, String>
     })
 }
 
-/// Imports `reader` (CSV with header) into the store; returns the number of devices.
-pub async fn import_csv<R: std::io::Read>(
+/// Rows the reader sends at a time (one `COPY` on PostgreSQL).
+const BATCH: usize = 5_000;
+
+/// Imports `reader` (CSV with header) into the store; returns the number of devices. The file is
+/// read and checked on a thread of its own while the database writes the previous batch.
+pub async fn import_csv<R: std::io::Read + Send + 'static>(
     store: &Store,
     reader: R,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, ImportError> {
+    // Two batches in flight at most: the memory stays flat whatever the file's size.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let now = crate::domain::now();
+    std::thread::Builder::new()
+        .name("import-csv".into())
+        .spawn(move || read_rows(reader, now, &tx))
+        .map_err(|e| ImportError::Interrupted(format!("cannot start the reader: {e}")))?;
+    store.import_devices(&mut rx, &mut progress).await
+}
+
+/// Reads and checks the file, sending batches of rows, then [`ImportItem::End`]; stops at the
+/// first bad row (sent as [`ImportItem::Bad`]) or when the import stopped listening.
+fn read_rows<R: std::io::Read>(reader: R, now: i64, out: &Sender<ImportItem>) {
+    let bad = |line, message| ImportItem::Bad { line, message };
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .from_reader(reader);
-    let header = csv.headers().map_err(|e| ImportError::Row {
-        line: 1,
-        message: e.to_string(),
-    })?;
-    let names: Vec<_> = header.iter().map(str::trim).collect();
+    let names: Vec<String> = match csv.headers() {
+        Ok(h) => h.iter().map(|n| n.trim().to_owned()).collect(),
+        Err(e) => {
+            let _ = out.blocking_send(bad(1, e.to_string()));
+            return;
+        }
+    };
     if names != HEADER {
-        return Err(ImportError::Row {
-            line: 1,
-            message: format!("the header must be {}", HEADER.join(",")),
-        });
+        let message = format!("the header must be {}", HEADER.join(","));
+        let _ = out.blocking_send(bad(1, message));
+        return;
     }
-    let now = crate::domain::now();
-    let rows = csv.into_records().map(move |r| {
-        let r = r.map_err(|e| (e.position().map_or(0, |p| p.line()), e.to_string()))?;
-        let line = r.position().map_or(0, |p| p.line());
-        parse_row(&r, now).map(|d| (line, d)).map_err(|m| (line, m))
-    });
-    store.import_devices(rows, &mut progress).await
+    let mut rows = Vec::with_capacity(BATCH);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                let _ = out.blocking_send(bad(line, e.to_string()));
+                return;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        match parse_row(&record, now) {
+            Ok(d) => rows.push((line, d)),
+            Err(message) => {
+                let _ = out.blocking_send(bad(line, message));
+                return;
+            }
+        }
+        if rows.len() == BATCH {
+            let full = std::mem::replace(&mut rows, Vec::with_capacity(BATCH));
+            if out.blocking_send(ImportItem::Rows(full)).is_err() {
+                return;
+            }
+        }
+    }
+    if !rows.is_empty() && out.blocking_send(ImportItem::Rows(rows)).is_err() {
+        return;
+    }
+    let _ = out.blocking_send(ImportItem::End);
 }
 
 /// A reader that counts the bytes read through it (for progress by bytes).
@@ -115,9 +160,6 @@ enum Progress {
 }
 
 impl Progress {
-    /// Rows are reported every this many.
-    const STEP: u64 = 1000;
-
     fn new(size: u64, every: Duration) -> Self {
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(size);
@@ -140,9 +182,6 @@ impl Progress {
 
     /// `rows` imported so far, `bytes` of the file read.
     fn update(&mut self, rows: u64, bytes: u64) {
-        if !rows.is_multiple_of(Self::STEP) {
-            return;
-        }
         match self {
             Progress::Bar(bar) => {
                 bar.set_position(bytes);
@@ -189,9 +228,13 @@ pub async fn import_csv_file(
     };
     let started = Instant::now();
     let mut progress = Progress::new(size, progress_every);
-    let result = import_csv(store, std::io::BufReader::new(reader), |n| {
-        progress.update(n, read.load(Ordering::Relaxed));
-    })
+    let result = import_csv(
+        store,
+        std::io::BufReader::with_capacity(1 << 16, reader),
+        |n| {
+            progress.update(n, read.load(Ordering::Relaxed));
+        },
+    )
     .await;
     progress.finish();
     match result {
@@ -206,6 +249,7 @@ pub async fn import_csv_file(
         Err(ImportError::Row { line, message }) => {
             anyhow::bail!("line {line}: {message}; nothing was imported")
         }
+        Err(ImportError::Interrupted(e)) => anyhow::bail!("{e}; nothing was imported"),
         Err(ImportError::Store(e)) => {
             Err(anyhow::Error::from(e).context("import failed; nothing was imported"))
         }

@@ -4,8 +4,15 @@
 -- count sums whole minutes and counts the one boundary minute on `devices_by_keepalive`); live
 -- (not revoked) tokens per UTC day of expiry (the active count sums the days after today and
 -- counts today's on `tokens_live_by_expiry`). Exact, never estimated.
--- Devices are counted per statement (an import's COPY updates each count once, not per row);
--- counter rows are upserted in key order, so concurrent writers lock them in one order.
+-- New devices are counted by the statements that insert them (store/devices.rs
+-- `count_new_devices`, one upsert per fleet and minute for a whole batch, in key order so
+-- concurrent writers lock counter rows in one order); deletes (per statement: a fleet's
+-- cascade updates each count once) and moves by the triggers below.
+-- Only devices with a keepalive are indexed by it (an imported device has none, so an import
+-- writes one index fewer per row).
+DROP INDEX devices_by_keepalive;
+CREATE INDEX devices_by_keepalive ON devices (last_keepalive) WHERE last_keepalive IS NOT NULL;
+
 CREATE TABLE fleet_device_counts (
     fleet_key  TEXT    PRIMARY KEY,
     devices    BIGINT  NOT NULL
@@ -27,20 +34,6 @@ INSERT INTO keepalive_minutes (minute, devices)
 INSERT INTO token_expiry_days (day, live)
     SELECT expires_at / 86400, COUNT(*) FROM tokens WHERE revoked_at IS NULL
     GROUP BY expires_at / 86400;
-
-CREATE FUNCTION devices_count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO fleet_device_counts AS c (fleet_key, devices)
-        SELECT fleet_key, COUNT(*) FROM new_rows GROUP BY fleet_key ORDER BY fleet_key
-        ON CONFLICT (fleet_key) DO UPDATE SET devices = c.devices + EXCLUDED.devices;
-    INSERT INTO keepalive_minutes AS c (minute, devices)
-        SELECT last_keepalive / 60, COUNT(*) FROM new_rows WHERE last_keepalive IS NOT NULL
-        GROUP BY 1 ORDER BY 1
-        ON CONFLICT (minute) DO UPDATE SET devices = c.devices + EXCLUDED.devices;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER devices_count_insert AFTER INSERT ON devices
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION devices_count_insert();
 
 CREATE FUNCTION devices_count_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -4,6 +4,14 @@
 -- count sums whole minutes and counts the one boundary minute on `devices_by_keepalive`); live
 -- (not revoked) tokens per UTC day of expiry (the active count sums the days after today and
 -- counts today's on `tokens_live_by_expiry`). Exact, never estimated.
+-- New devices are counted by the statements that insert them (store/devices.rs
+-- `count_new_devices`, one upsert per fleet and minute for a whole batch: an AFTER INSERT
+-- trigger made a bulk import 30 % slower); deletes and moves by the triggers below.
+-- Only devices with a keepalive are indexed by it (an imported device has none, so an import
+-- writes one index fewer per row).
+DROP INDEX devices_by_keepalive;
+CREATE INDEX devices_by_keepalive ON devices (last_keepalive) WHERE last_keepalive IS NOT NULL;
+
 CREATE TABLE fleet_device_counts (
     fleet_key  TEXT    PRIMARY KEY,
     devices    INTEGER NOT NULL
@@ -26,13 +34,6 @@ INSERT INTO token_expiry_days (day, live)
     SELECT expires_at / 86400, COUNT(*) FROM tokens WHERE revoked_at IS NULL
     GROUP BY expires_at / 86400;
 
-CREATE TRIGGER devices_count_insert AFTER INSERT ON devices BEGIN
-    INSERT INTO fleet_device_counts (fleet_key, devices) VALUES (NEW.fleet_key, 1)
-        ON CONFLICT (fleet_key) DO UPDATE SET devices = devices + 1;
-    INSERT INTO keepalive_minutes (minute, devices)
-        SELECT NEW.last_keepalive / 60, 1 WHERE NEW.last_keepalive IS NOT NULL
-        ON CONFLICT (minute) DO UPDATE SET devices = devices + 1;
-END;
 CREATE TRIGGER devices_count_delete AFTER DELETE ON devices BEGIN
     UPDATE fleet_device_counts SET devices = devices - 1 WHERE fleet_key = OLD.fleet_key;
     UPDATE keepalive_minutes SET devices = devices - 1 WHERE minute = OLD.last_keepalive / 60;

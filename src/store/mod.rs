@@ -10,6 +10,7 @@ pub mod account;
 pub mod audit;
 pub mod devices;
 pub mod fleets;
+pub mod import;
 mod rotation;
 pub mod sessions;
 pub mod tokens;

@@ -148,7 +148,7 @@ async fn device_counts_stay_exact_through_every_change() {
     // Import (creates fleet charlie), then a failed import that changes nothing.
     let n = connect_tokens::import::import_csv(
         &app.store,
-        csv(0x1000, &["charlie", "alpha"], 1_500).as_bytes(),
+        std::io::Cursor::new(csv(0x1000, &["charlie", "alpha"], 1_500)),
         |_| {},
     )
     .await
@@ -158,7 +158,7 @@ async fn device_counts_stay_exact_through_every_change() {
     let before = app.store.device_counts(day_ago).await.unwrap();
     let mut failing = csv(0x2000, &["delta", "bravo"], 1_200);
     failing.push_str("bravo,d-1000-0003,duplicate,,,\n");
-    let err = connect_tokens::import::import_csv(&app.store, failing.as_bytes(), |_| {})
+    let err = connect_tokens::import::import_csv(&app.store, std::io::Cursor::new(failing), |_| {})
         .await
         .unwrap_err();
     assert!(err.to_string().contains("line 1202"), "{err}");

@@ -15,6 +15,7 @@ mod console;
 mod counts;
 mod device_token;
 mod hostile;
+mod import;
 mod lifecycle_console;
 mod listener;
 mod signin;
