@@ -13,6 +13,7 @@ pub mod fleets;
 pub mod import;
 mod rotation;
 pub mod sessions;
+pub mod token_search;
 pub mod tokens;
 pub mod usage;
 pub mod users;

@@ -1,6 +1,6 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
-use super::{Constraint, Store, StoreResult, conflict_on, like_escape, on_pool};
+use super::{Constraint, Store, StoreResult, conflict_on, on_pool};
 use crate::domain::cidr::AllowedIps;
 use crate::domain::expiry::TokenStatus;
 use crate::domain::scope::{Permissions, Target};
@@ -64,7 +64,7 @@ impl TokenRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct TokenRow {
+pub(super) struct TokenRow {
     id: String,
     kind: String,
     hint: String,
@@ -120,7 +120,7 @@ impl From<TokenRow> for TokenRecord {
     }
 }
 
-const TOKEN_SELECT: &str = "SELECT t.id, t.kind, t.hint, t.description, t.user_id, u.username, t.target_fleet, \
+pub(super) const TOKEN_SELECT: &str = "SELECT t.id, t.kind, t.hint, t.description, t.user_id, u.username, t.target_fleet, \
      t.target_device, t.permissions, c.username AS created_by, c.id AS created_by_id, t.created_at, t.expires_at, t.revoked_at, \
      t.last_used_at, t.last_used_ip, t.last_used_agent, t.allowed_ips, t.predecessor_id, t.successor_id \
      FROM tokens t LEFT JOIN users u ON u.id = t.user_id LEFT JOIN users c ON c.id = t.created_by";
@@ -132,7 +132,8 @@ pub struct TokenFilter {
     pub kind: Option<TokenKind>,
     /// Only this status (at `now`).
     pub status: Option<TokenStatus>,
-    /// Case-insensitive substring of description, Token ID, username or target.
+    /// Case-insensitive substring of the description, Token ID, hint, target or owner's
+    /// username ([`super::token_search`]).
     pub text: String,
     /// The moment statuses are judged at (unix seconds).
     pub now: i64,
@@ -176,8 +177,9 @@ pub enum NotRotated {
 
 /// `INSERT` of a token (shared by a new token and a rotation).
 pub(super) const INSERT_TOKEN: &str = "INSERT INTO tokens (id, kind, token_hash, hint, description, user_id, target_fleet, \
-     target_device, permissions, created_by, created_at, expires_at, form_nonce, allowed_ips, predecessor_id) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+     target_device, permissions, created_by, created_at, expires_at, form_nonce, allowed_ips, predecessor_id, \
+     search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+     $16 || LOWER(COALESCE((SELECT username FROM users WHERE id = $6), '')))";
 
 /// Binds a new token's values to [`INSERT_TOKEN`].
 macro_rules! bind_new_token {
@@ -204,6 +206,7 @@ macro_rules! bind_new_token {
             .bind(t.form_nonce)
             .bind(t.allowed_ips)
             .bind(t.predecessor_id)
+            .bind($crate::store::token_search::search_prefix($id, t))
     }};
 }
 pub(super) use bind_new_token;
@@ -259,40 +262,6 @@ impl Store {
             .await?
         });
         Ok(row.map(TokenRecord::from))
-    }
-
-    /// Tokens matching `filter`, newest first, skipping `offset`, at most `limit`. (Both sort keys
-    /// descending, so `tokens_by_created` is read backwards with no sort step.)
-    pub async fn find_tokens(
-        &self,
-        filter: &TokenFilter,
-        offset: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<TokenRecord>> {
-        let text = format!("%{}%", like_escape(&filter.text.to_lowercase()));
-        let now = filter.now;
-        let rows: Vec<TokenRow> = on_pool!(self.pool(), |db| {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{TOKEN_SELECT} WHERE ($1 = '' OR t.kind = $1) \
-                 AND ($2 = '' \
-                      OR ($2 = 'revoked' AND t.revoked_at IS NOT NULL) \
-                      OR ($2 = 'expired' AND t.revoked_at IS NULL AND t.expires_at <= $3) \
-                      OR ($2 = 'active' AND t.revoked_at IS NULL AND t.expires_at > $3)) \
-                 AND ($4 = '%%' OR LOWER(t.description) LIKE $4 ESCAPE '\\' OR LOWER(t.id) LIKE $4 ESCAPE '\\' \
-                      OR LOWER(COALESCE(u.username, '')) LIKE $4 ESCAPE '\\' \
-                      OR LOWER(COALESCE(t.target_fleet, t.target_device, '')) LIKE $4 ESCAPE '\\') \
-                 ORDER BY t.created_at DESC, t.id DESC LIMIT $5 OFFSET $6"
-            )))
-            .bind(filter.kind.map_or("", TokenKind::as_str))
-            .bind(filter.status.map_or("", TokenStatus::as_str))
-            .bind(now)
-            .bind(&text)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(db)
-            .await?
-        });
-        Ok(rows.into_iter().map(TokenRecord::from).collect())
     }
 
     /// Number of tokens neither revoked nor expired at `now`: exact, read from the live tokens

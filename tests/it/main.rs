@@ -6,6 +6,7 @@ mod operations;
 mod readme;
 mod scale;
 mod screens;
+mod search;
 
 mod api;
 mod browser;

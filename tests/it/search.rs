@@ -1,0 +1,241 @@
+//! Text search on the token lists is exact: whichever way the store answers (the newest tokens,
+//! the trigram index — SQLite FTS5 or PostgreSQL pg_trgm — or a scan), it returns the very rows,
+//! in the very order, that a plain substring test of each field gives. The reference is computed
+//! here from the unfiltered list, so the SQLite run and the PostgreSQL run are held to the same
+//! answer.
+
+use connect_tokens::domain::expiry::TokenStatus;
+use connect_tokens::domain::scope::{Permissions, Role, Target};
+use connect_tokens::domain::token::{self, TokenKind};
+use connect_tokens::store::token_search::NEWEST_WINDOW;
+use connect_tokens::store::tokens::{NewToken, TokenFilter, TokenRecord};
+
+use crate::helpers::{TestApp, spawn_app};
+
+async fn insert(
+    app: &TestApp,
+    description: &str,
+    user: Option<&str>,
+    target: Option<Target>,
+    at: i64,
+) {
+    let kind = if target.is_some() {
+        TokenKind::DeviceDetails
+    } else {
+        TokenKind::User
+    };
+    let g = token::generate(kind);
+    let user_id = match user {
+        Some(name) => Some(app.store.user_by_username(name).await.unwrap().unwrap().id),
+        None => None,
+    };
+    let expires_at = if description.contains("expired") {
+        at + 1
+    } else {
+        at + 86_400 * 30
+    };
+    app.store
+        .insert_token(
+            &NewToken {
+                kind,
+                hash: &g.hash,
+                hint: &g.hint,
+                description,
+                user_id: user_id.as_deref(),
+                target: target.as_ref(),
+                permissions: Permissions::from_bits(1),
+                created_by: None,
+                expires_at,
+                form_nonce: None,
+                allowed_ips: "",
+                predecessor_id: None,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+}
+
+/// What a substring test of each field says, in the list's order.
+fn reference(all: &[TokenRecord], needle: &str, filter: &TokenFilter) -> Vec<String> {
+    let needle = needle.to_lowercase();
+    all.iter()
+        .filter(|t| filter.kind.is_none_or(|k| t.kind == k))
+        .filter(|t| filter.status.is_none_or(|s| t.status(filter.now) == s))
+        .filter(|t| {
+            let target = match &t.target {
+                Some(Target::Fleet(f)) | Some(Target::Device(f)) => f.as_str(),
+                None => "",
+            };
+            let user = t.user.as_ref().map_or("", |(_, name)| name.as_str());
+            [t.description.as_str(), &t.id, &t.hint, target, user]
+                .iter()
+                .any(|field| field.to_lowercase().contains(&needle))
+        })
+        .map(|t| t.id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_way_of_searching_returns_what_a_substring_scan_returns() {
+    let app = spawn_app().await;
+    let (alpha, _) = app.seed_fleets().await;
+    app.create_user("Alice_Ops", Role::Admin).await;
+    app.create_user("bob.smith", Role::User).await;
+    let t0 = connect_tokens::domain::now() - 100_000;
+    let descriptions = [
+        "CI deploy – Ünïcode ÄÖÜ",
+        "percent 100% done",
+        "under_score and more",
+        r"back\slash",
+        "quote \"x\" here",
+        "Grüße aus Köln",
+        "日本語のトークン",
+        "ab",
+        "x",
+        "MiXeD CaSe deploy",
+        "deploy-prod-eu expired",
+        "deploy-prod-us",
+        "İstanbul office",
+        "ſtrange long s",
+    ];
+    for (i, d) in descriptions.iter().enumerate() {
+        let at = t0 + i as i64 * 10;
+        match i % 3 {
+            0 => insert(&app, d, Some("Alice_Ops"), None, at).await,
+            1 => insert(&app, d, None, Some(Target::Fleet("alpha".into())), at).await,
+            _ => insert(&app, d, Some("bob.smith"), None, at).await,
+        }
+        // Two tokens in one second: the Token ID breaks the tie.
+        if i == 4 {
+            insert(
+                &app,
+                "same second",
+                None,
+                Some(Target::Device(alpha[0].clone())),
+                at,
+            )
+            .await;
+            insert(
+                &app,
+                "same second",
+                None,
+                Some(Target::Device(alpha[1].clone())),
+                at,
+            )
+            .await;
+        }
+    }
+    // Newer tokens than all of those, more than the window the store reads first, so the
+    // searches above are answered through the index (or a scan), not the window.
+    for i in 0..(NEWEST_WINDOW + 60) {
+        insert(
+            &app,
+            &format!("filler {i}"),
+            None,
+            Some(Target::Fleet("bravo".into())),
+            t0 + 1_000 + i,
+        )
+        .await;
+    }
+    let now = connect_tokens::domain::now();
+    let all = app
+        .store
+        .find_tokens(
+            &TokenFilter {
+                now,
+                ..TokenFilter::default()
+            },
+            0,
+            10_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len() as i64, 16 + NEWEST_WINDOW + 60);
+    let oldest = all.last().unwrap();
+    let needles = [
+        "deploy".to_owned(),
+        "DEPLOY".into(),
+        "prod-eu".into(),
+        "100%".into(),
+        "%".into(),
+        "_".into(),
+        "under_".into(),
+        r"\".into(),
+        r"k\s".into(),
+        "\"x\"".into(),
+        "ünï".into(),
+        "ÜNÏ".into(),
+        "köln".into(),
+        "トーク".into(),
+        "ab".into(),
+        "x".into(),
+        "a".into(),
+        "alice".into(),
+        "ALICE_ops".into(),
+        "bob.".into(),
+        "istanbul".into(),
+        "strange".into(),
+        "same second".into(),
+        oldest.id[..8].to_owned(),
+        oldest.id.to_uppercase(),
+        oldest.hint[oldest.hint.len() - 4..].to_owned(),
+        alpha[0].clone(),
+        "alpha".into(),
+        "filler 10".into(),
+        "filler".into(),
+        "zzzz".into(),
+        "ops\nalpha".into(),
+    ];
+    let filters = [
+        TokenFilter {
+            now,
+            ..TokenFilter::default()
+        },
+        TokenFilter {
+            now,
+            status: Some(TokenStatus::Active),
+            ..TokenFilter::default()
+        },
+        TokenFilter {
+            now,
+            status: Some(TokenStatus::Expired),
+            ..TokenFilter::default()
+        },
+        TokenFilter {
+            now,
+            kind: Some(TokenKind::User),
+            ..TokenFilter::default()
+        },
+    ];
+    for needle in &needles {
+        for base in &filters {
+            let filter = TokenFilter {
+                text: needle.clone(),
+                ..base.clone()
+            };
+            let expected = reference(&all, needle, &filter);
+            for (offset, limit) in [(0, 51), (0, 10_000), (3, 5), (1_000, 51)] {
+                let got: Vec<String> = app
+                    .store
+                    .find_tokens(&filter, offset, limit)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|t| t.id)
+                    .collect();
+                let want: Vec<String> = expected
+                    .iter()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect();
+                assert_eq!(
+                    got, want,
+                    "{needle:?} {:?} {:?} at {offset}+{limit}",
+                    base.status, base.kind
+                );
+            }
+        }
+    }
+}
