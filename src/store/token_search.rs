@@ -50,9 +50,36 @@ enum Plan {
     Scan,
 }
 
-/// The FTS5 query for `needle`: one phrase (its trigrams in order), quotes doubled.
-fn fts_phrase(needle: &str) -> String {
-    format!("\"{}\"", needle.replace('"', "\"\""))
+/// Characters of a long search that the index is asked for, at its start and at its end.
+const PROBE: usize = 12;
+
+/// What the index is asked for: the whole search, or for a long one (a whole Token ID, say) its
+/// first and last [`PROBE`] characters — every trigram is a list to intersect, and a dozen
+/// narrow as well as thirty; the `LIKE` on each hit checks the whole.
+fn probes(needle: &str) -> Vec<String> {
+    let chars: Vec<char> = needle.chars().collect();
+    if chars.len() <= 2 * PROBE {
+        vec![needle.to_owned()]
+    } else {
+        vec![
+            chars[..PROBE].iter().collect(),
+            chars[chars.len() - PROBE..].iter().collect(),
+        ]
+    }
+}
+
+/// The FTS5 query for `needle`: each probe a phrase (its trigrams in order), quotes doubled.
+fn fts_query(needle: &str) -> String {
+    let phrases: Vec<String> = probes(needle)
+        .iter()
+        .map(|p| format!("\"{}\"", p.replace('"', "\"\"")))
+        .collect();
+    phrases.join(" AND ")
+}
+
+/// The `LIKE` pattern of a substring.
+fn contains(needle: &str) -> String {
+    format!("%{}%", like_escape(needle))
 }
 
 impl Store {
@@ -106,19 +133,38 @@ impl Store {
                   OR ($2 = 'active' AND t.revoked_at IS NULL AND t.expires_at > $3))"
         );
         let mut n = 4;
+        // The whole search is checked on each row; for the index plan on PostgreSQL, as an
+        // expression its planner cannot take to the index (the probes go there instead).
+        let checked = if plan == Plan::Index && !sqlite {
+            "(t.search_text || '')"
+        } else {
+            "t.search_text"
+        };
         if plan != Plan::All {
-            sql.push_str(" AND t.search_text LIKE $4 ESCAPE '\\'");
+            sql.push_str(&format!(" AND {checked} LIKE $4 ESCAPE '\\'"));
             n = 5;
         }
+        let probes = probes(needle);
         match plan {
-            Plan::Newest => sql.push_str(&format!(
-                " AND t.id IN (SELECT id FROM tokens ORDER BY created_at DESC, id DESC LIMIT {NEWEST_WINDOW})"
-            )),
+            Plan::Newest => {
+                // The newest tokens as a table of their own: the filters cannot be pushed
+                // inside its LIMIT, so the window is read first and only then filtered.
+                let window = format!(
+                    "FROM (SELECT * FROM tokens ORDER BY created_at DESC, id DESC LIMIT {NEWEST_WINDOW}) t "
+                );
+                sql = sql.replacen("FROM tokens t ", &window, 1);
+            }
             Plan::Index if sqlite => {
                 sql.push_str(
                     " AND t.id IN (SELECT token_id FROM tokens_search WHERE tokens_search MATCH $5)",
                 );
                 n = 6;
+            }
+            Plan::Index => {
+                for _ in &probes {
+                    sql.push_str(&format!(" AND t.search_text LIKE ${n} ESCAPE '\\'"));
+                    n += 1;
+                }
             }
             _ => {}
         }
@@ -126,8 +172,9 @@ impl Store {
             " ORDER BY t.created_at DESC, t.id DESC LIMIT ${n} OFFSET ${}",
             n + 1
         ));
-        let pattern = format!("%{}%", like_escape(needle));
-        let phrase = fts_phrase(needle);
+        let pattern = contains(needle);
+        let fts = fts_query(needle);
+        let probe_patterns: Vec<String> = probes.iter().map(|p| contains(p)).collect();
         let rows: Vec<TokenRow> = on_pool!(self.pool(), |db| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(filter.kind.map_or("", TokenKind::as_str))
@@ -137,7 +184,12 @@ impl Store {
                 q = q.bind(pattern.as_str());
             }
             if plan == Plan::Index && sqlite {
-                q = q.bind(phrase.as_str());
+                q = q.bind(fts.as_str());
+            }
+            if plan == Plan::Index && !sqlite {
+                for p in &probe_patterns {
+                    q = q.bind(p.as_str());
+                }
             }
             q.bind(limit).bind(offset).fetch_all(db).await?
         });
@@ -151,7 +203,22 @@ mod tests {
 
     #[test]
     fn phrases_double_their_quotes() {
-        assert_eq!(fts_phrase("ci \"prod\""), "\"ci \"\"prod\"\"\"");
-        assert_eq!(fts_phrase("abc"), "\"abc\"");
+        assert_eq!(fts_query("ci \"prod\""), "\"ci \"\"prod\"\"\"");
+        assert_eq!(fts_query("abc"), "\"abc\"");
+    }
+
+    #[test]
+    fn long_searches_probe_the_index_with_their_ends() {
+        let id = "6f1c0001-aaaa-4bbb-8ccc-0123456789ab";
+        assert_eq!(probes(id), ["6f1c0001-aaa", "0123456789ab"]);
+        assert_eq!(fts_query(id), "\"6f1c0001-aaa\" AND \"0123456789ab\"");
+        let short = "é".repeat(24);
+        assert_eq!(probes(&short), [short.clone()]);
+        assert_eq!(probes(&"é".repeat(25)), ["é".repeat(12), "é".repeat(12)]);
+    }
+
+    #[test]
+    fn the_window_replaces_the_table_once() {
+        assert_eq!(TOKEN_SELECT.matches("FROM tokens t ").count(), 1);
     }
 }

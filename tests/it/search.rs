@@ -98,6 +98,7 @@ async fn every_way_of_searching_returns_what_a_substring_scan_returns() {
         "deploy-prod-us",
         "İstanbul office",
         "ſtrange long s",
+        "Quarterly maintenance window for the north site",
     ];
     for (i, d) in descriptions.iter().enumerate() {
         let at = t0 + i as i64 * 10;
@@ -151,7 +152,7 @@ async fn every_way_of_searching_returns_what_a_substring_scan_returns() {
         )
         .await
         .unwrap();
-    assert_eq!(all.len() as i64, 16 + NEWEST_WINDOW + 60);
+    assert_eq!(all.len() as i64, 17 + NEWEST_WINDOW + 60);
     let oldest = all.last().unwrap();
     let needles = [
         "deploy".to_owned(),
@@ -177,6 +178,9 @@ async fn every_way_of_searching_returns_what_a_substring_scan_returns() {
         "istanbul".into(),
         "strange".into(),
         "same second".into(),
+        "quarterly maintenance window for the north".into(),
+        "MAINTENANCE window for the north site".into(),
+        "maintenance window for the south site".into(),
         oldest.id[..8].to_owned(),
         oldest.id.to_uppercase(),
         oldest.hint[oldest.hint.len() - 4..].to_owned(),
