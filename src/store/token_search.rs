@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(probes(id), ["6f1c0001-aaa", "0123456789ab"]);
         assert_eq!(fts_query(id), "\"6f1c0001-aaa\" AND \"0123456789ab\"");
         let short = "é".repeat(24);
-        assert_eq!(probes(&short), [short.clone()]);
+        assert_eq!(probes(&short), vec![short]);
         assert_eq!(probes(&"é".repeat(25)), ["é".repeat(12), "é".repeat(12)]);
     }
 
