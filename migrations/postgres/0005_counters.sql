@@ -8,6 +8,11 @@
 -- `count_new_devices`, one upsert per fleet and minute for a whole batch, in key order so
 -- concurrent writers lock counter rows in one order); deletes (per statement: a fleet's
 -- cascade updates each count once) and moves by the triggers below.
+-- The live tokens by expiry, then Token ID: the dashboard's "expiring soon" list (ordered so)
+-- reads its 20 rows from the index instead of sorting a week of tokens.
+DROP INDEX tokens_live_by_expiry;
+CREATE INDEX tokens_live_by_expiry ON tokens (expires_at, id) WHERE revoked_at IS NULL;
+
 -- Only devices with a keepalive are indexed by it (an imported device has none, so an import
 -- writes one index fewer per row).
 DROP INDEX devices_by_keepalive;

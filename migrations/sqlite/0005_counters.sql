@@ -7,6 +7,11 @@
 -- New devices are counted by the statements that insert them (store/devices.rs
 -- `count_new_devices`, one upsert per fleet and minute for a whole batch: an AFTER INSERT
 -- trigger made a bulk import 30 % slower); deletes and moves by the triggers below.
+-- The live tokens by expiry, then Token ID: the dashboard's "expiring soon" list (ordered so)
+-- reads its 20 rows from the index instead of sorting a week of tokens.
+DROP INDEX tokens_live_by_expiry;
+CREATE INDEX tokens_live_by_expiry ON tokens (expires_at, id) WHERE revoked_at IS NULL;
+
 -- Only devices with a keepalive are indexed by it (an imported device has none, so an import
 -- writes one index fewer per row).
 DROP INDEX devices_by_keepalive;
