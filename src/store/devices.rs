@@ -300,23 +300,4 @@ impl Store {
                 == 1
         }))
     }
-
-    /// Number of devices, and of those with a keepalive since `active_since`: exact, read from
-    /// the counts the triggers keep (migration 0005) — the per-fleet counts, the whole minutes
-    /// after `active_since`'s, and the devices of that one minute counted on their index.
-    pub async fn device_counts(&self, active_since: i64) -> StoreResult<(i64, i64)> {
-        let minute = active_since.div_euclid(60);
-        Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_as(
-                "SELECT CAST(COALESCE((SELECT SUM(devices) FROM fleet_device_counts), 0) AS BIGINT), \
-                        CAST(COALESCE((SELECT SUM(devices) FROM keepalive_minutes WHERE minute > $1), 0) AS BIGINT) \
-                        + (SELECT COUNT(*) FROM devices WHERE last_keepalive >= $2 AND last_keepalive < $3)",
-            )
-            .bind(minute)
-            .bind(active_since)
-            .bind((minute + 1) * 60)
-            .fetch_one(db)
-            .await?
-        }))
-    }
 }

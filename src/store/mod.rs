@@ -8,6 +8,7 @@
 pub mod access;
 pub mod account;
 pub mod audit;
+pub mod counts;
 pub mod devices;
 pub mod fleets;
 pub mod import;

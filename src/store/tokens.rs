@@ -264,24 +264,6 @@ impl Store {
         Ok(row.map(TokenRecord::from))
     }
 
-    /// Number of tokens neither revoked nor expired at `now`: exact, read from the live tokens
-    /// per day of expiry that the triggers keep (migration 0005) — the days after today's, and
-    /// today's tokens counted on `tokens_live_by_expiry`.
-    pub async fn count_active_tokens(&self, now: i64) -> StoreResult<i64> {
-        let day = now.div_euclid(86_400);
-        Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_scalar(
-                "SELECT CAST(COALESCE((SELECT SUM(live) FROM token_expiry_days WHERE day > $1), 0) AS BIGINT) \
-                        + (SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > $2 AND expires_at < $3)",
-            )
-            .bind(day)
-            .bind(now)
-            .bind((day + 1) * 86_400)
-            .fetch_one(db)
-            .await?
-        }))
-    }
-
     /// Active tokens that stop working by `until`, soonest first.
     pub async fn expiring_tokens(
         &self,

@@ -40,7 +40,7 @@ pub async fn expiring_soon(app: &AppState) -> AppResult<Vec<Expiring>> {
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     chrome: Chrome,
-    fleets: usize,
+    fleets: i64,
     devices_total: i64,
     devices_active: i64,
     active_tokens: i64,
@@ -49,10 +49,7 @@ struct DashboardPage {
 
 /// `GET /dashboard`.
 pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<Response> {
-    let now = crate::domain::now();
-    let fleets = app.store.fleets().await?.len();
-    let (devices_total, devices_active) = app.store.device_counts(now - 86_400).await?;
-    let active_tokens = app.store.count_active_tokens(now).await?;
+    let counts = app.store.counts(crate::domain::now()).await?;
     let expiring = if user.user.is_admin() {
         expiring_soon(&app).await?
     } else {
@@ -62,10 +59,10 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<R
         StatusCode::OK,
         &DashboardPage {
             chrome: Chrome::new(&user, "dashboard", ""),
-            fleets,
-            devices_total,
-            devices_active,
-            active_tokens,
+            fleets: counts.fleets,
+            devices_total: counts.devices,
+            devices_active: counts.devices_active,
+            active_tokens: counts.tokens_active,
             expiring,
         },
     )

@@ -86,6 +86,25 @@ async fn assert_exact(app: &TestApp, raw: &Raw, t: i64, step: &str) {
             .await;
         assert_eq!(kept, scanned, "{step}: active tokens at {at}");
     }
+    // The dashboard's single statement agrees with the full counts.
+    let c = app.store.counts(t).await.unwrap();
+    let full = [
+        raw.count("SELECT COUNT(*) FROM fleets").await,
+        raw.count("SELECT COUNT(*) FROM devices").await,
+        raw.count(&format!(
+            "SELECT COUNT(*) FROM devices WHERE last_keepalive >= {day_ago}"
+        ))
+        .await,
+        raw.count(&format!(
+            "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > {t}"
+        ))
+        .await,
+    ];
+    assert_eq!(
+        [c.fleets, c.devices, c.devices_active, c.tokens_active],
+        full,
+        "{step}: dashboard counts"
+    );
     // The per-fleet rows themselves (a fleet move changes two of them, not the total).
     let wrong = raw
         .count(
