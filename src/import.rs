@@ -106,8 +106,13 @@ fn read_rows<R: std::io::Read>(reader: R, now: i64, out: &Sender<ImportItem>) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                let _ = out.blocking_send(bad(line, e.to_string()));
+                // The rows before it go first: a repeated UUID among them is the earlier fault.
+                let stop = match e.position() {
+                    Some(p) => bad(p.line(), e.to_string()),
+                    None => ImportItem::Unreadable(e.to_string()),
+                };
+                let _ = out.blocking_send(ImportItem::Rows(rows));
+                let _ = out.blocking_send(stop);
                 return;
             }
         }
@@ -115,6 +120,7 @@ fn read_rows<R: std::io::Read>(reader: R, now: i64, out: &Sender<ImportItem>) {
         match parse_row(&record, now) {
             Ok(d) => rows.push((line, d)),
             Err(message) => {
+                let _ = out.blocking_send(ImportItem::Rows(rows));
                 let _ = out.blocking_send(bad(line, message));
                 return;
             }

@@ -18,6 +18,11 @@ CREATE INDEX tokens_live_by_expiry ON tokens (expires_at, id) WHERE revoked_at I
 DROP INDEX devices_by_keepalive;
 CREATE INDEX devices_by_keepalive ON devices (last_keepalive) WHERE last_keepalive IS NOT NULL;
 
+-- No device or token may be written between the counts' first reading below and the triggers'
+-- creation (instances of the previous version must be stopped before this one starts: they
+-- would insert devices without counting them).
+LOCK TABLE devices, tokens IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE fleet_device_counts (
     fleet_key  TEXT    PRIMARY KEY,
     devices    BIGINT  NOT NULL
@@ -54,16 +59,21 @@ END $$;
 CREATE TRIGGER devices_count_delete AFTER DELETE ON devices
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION devices_count_delete();
 
--- Updates are one device at a time; only a change of fleet or keepalive moves a count.
+-- Updates are one device at a time; a change of fleet and a new keepalive each touch only their
+-- own counts (keepalives must not queue on their fleet's row).
 CREATE FUNCTION devices_count_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE fleet_device_counts SET devices = devices - 1 WHERE fleet_key = OLD.fleet_key;
-    INSERT INTO fleet_device_counts AS c (fleet_key, devices) VALUES (NEW.fleet_key, 1)
-        ON CONFLICT (fleet_key) DO UPDATE SET devices = c.devices + 1;
-    UPDATE keepalive_minutes SET devices = devices - 1 WHERE minute = OLD.last_keepalive / 60;
-    IF NEW.last_keepalive IS NOT NULL THEN
-        INSERT INTO keepalive_minutes AS c (minute, devices) VALUES (NEW.last_keepalive / 60, 1)
-            ON CONFLICT (minute) DO UPDATE SET devices = c.devices + 1;
+    IF OLD.fleet_key IS DISTINCT FROM NEW.fleet_key THEN
+        UPDATE fleet_device_counts SET devices = devices - 1 WHERE fleet_key = OLD.fleet_key;
+        INSERT INTO fleet_device_counts AS c (fleet_key, devices) VALUES (NEW.fleet_key, 1)
+            ON CONFLICT (fleet_key) DO UPDATE SET devices = c.devices + 1;
+    END IF;
+    IF OLD.last_keepalive IS DISTINCT FROM NEW.last_keepalive THEN
+        UPDATE keepalive_minutes SET devices = devices - 1 WHERE minute = OLD.last_keepalive / 60;
+        IF NEW.last_keepalive IS NOT NULL THEN
+            INSERT INTO keepalive_minutes AS c (minute, devices) VALUES (NEW.last_keepalive / 60, 1)
+                ON CONFLICT (minute) DO UPDATE SET devices = c.devices + 1;
+        END IF;
     END IF;
     RETURN NULL;
 END $$;

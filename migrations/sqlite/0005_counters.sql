@@ -43,10 +43,16 @@ CREATE TRIGGER devices_count_delete AFTER DELETE ON devices BEGIN
     UPDATE fleet_device_counts SET devices = devices - 1 WHERE fleet_key = OLD.fleet_key;
     UPDATE keepalive_minutes SET devices = devices - 1 WHERE minute = OLD.last_keepalive / 60;
 END;
-CREATE TRIGGER devices_count_update AFTER UPDATE OF fleet_key, last_keepalive ON devices BEGIN
+-- A move to another fleet and a new keepalive each touch only their own counts (keepalives
+-- must not queue on their fleet's row).
+CREATE TRIGGER devices_count_move AFTER UPDATE OF fleet_key ON devices
+    WHEN OLD.fleet_key IS NOT NEW.fleet_key BEGIN
     UPDATE fleet_device_counts SET devices = devices - 1 WHERE fleet_key = OLD.fleet_key;
     INSERT INTO fleet_device_counts (fleet_key, devices) VALUES (NEW.fleet_key, 1)
         ON CONFLICT (fleet_key) DO UPDATE SET devices = devices + 1;
+END;
+CREATE TRIGGER devices_count_keepalive AFTER UPDATE OF last_keepalive ON devices
+    WHEN OLD.last_keepalive IS NOT NEW.last_keepalive BEGIN
     UPDATE keepalive_minutes SET devices = devices - 1 WHERE minute = OLD.last_keepalive / 60;
     INSERT INTO keepalive_minutes (minute, devices)
         SELECT NEW.last_keepalive / 60, 1 WHERE NEW.last_keepalive IS NOT NULL

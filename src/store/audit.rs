@@ -149,11 +149,16 @@ impl Store {
         before: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditEntry>> {
-        let text = text.to_lowercase();
+        // Both sides lower-cased by the database, so its own rules (ASCII only on SQLite) apply
+        // alike to the stored name and the search.
         let fields: &[&str] = if text.is_empty() {
             &[""]
         } else {
-            &["LOWER(actor) = $2", "LOWER(target) = $2", "token_id = $2"]
+            &[
+                "LOWER(actor) = LOWER($2)",
+                "LOWER(target) = LOWER($2)",
+                "token_id = LOWER($2)",
+            ]
         };
         // The action names are the enum's own constants, never user input.
         let names: Vec<String> = if actions.is_empty() {
@@ -195,7 +200,7 @@ impl Store {
         Ok(on_pool!(self.pool(), |db| {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(before);
             if !text.is_empty() {
-                q = q.bind(text.as_str());
+                q = q.bind(text);
             }
             q.bind(limit).fetch_all(db).await?
         }))

@@ -104,55 +104,61 @@ where
     Ok(())
 }
 
-/// Adds `devices`, inserted in the same transaction, to the kept counts (migration 0005): one
-/// upsert per table for the whole batch, keys in order (concurrent writers then lock counter
-/// rows in one order). Deletes and moves are counted by triggers; inserts here, because a
-/// per-row trigger made a bulk import 30 % slower on SQLite.
-pub(super) async fn count_new_devices<'a, C, DB>(
-    conn: &mut C,
-    devices: impl Iterator<Item = &'a Device>,
-) -> Result<(), sqlx::Error>
-where
-    DB: sqlx::Database,
-    for<'c> &'c mut C: sqlx::Executor<'c, Database = DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
-{
-    let mut fleets = std::collections::BTreeMap::<&str, i64>::new();
-    let mut minutes = std::collections::BTreeMap::<i64, i64>::new();
-    for d in devices {
-        *fleets.entry(d.fleet_key.as_str()).or_default() += 1;
+/// New devices to add to the kept counts (migration 0005) before their transaction commits:
+/// per fleet and per keepalive minute. Deletes and moves are counted by triggers; inserts here,
+/// because a per-row trigger made a bulk import 30 % slower on SQLite — and written once at the
+/// end, so an import holds the counter rows only for its last moment.
+#[derive(Debug, Default)]
+pub(super) struct NewDevices {
+    fleets: std::collections::BTreeMap<String, i64>,
+    minutes: std::collections::BTreeMap<i64, i64>,
+}
+
+impl NewDevices {
+    /// Counts one more device.
+    pub(super) fn add(&mut self, d: &Device) {
+        match self.fleets.get_mut(&d.fleet_key) {
+            Some(n) => *n += 1,
+            None => {
+                self.fleets.insert(d.fleet_key.clone(), 1);
+            }
+        }
         if let Some(k) = d.last_keepalive {
             // Truncating, as the triggers' `last_keepalive / 60` does.
-            *minutes.entry(k / 60).or_default() += 1;
+            *self.minutes.entry(k / 60).or_default() += 1;
         }
     }
-    let fleets: Vec<_> = fleets.into_iter().collect();
-    for chunk in fleets.chunks(1000) {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(upsert_counts(
-            "fleet_device_counts",
-            "fleet_key",
-            chunk.len(),
-        )));
-        for (key, n) in chunk {
-            q = q.bind(*key).bind(*n);
+
+    /// Adds the tally to the counts: one upsert per table (per thousand keys), keys in order,
+    /// so concurrent writers lock counter rows in one order.
+    pub(super) async fn write<C, DB>(self, conn: &mut C) -> Result<(), sqlx::Error>
+    where
+        DB: sqlx::Database,
+        for<'c> &'c mut C: sqlx::Executor<'c, Database = DB>,
+        for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    {
+        let fleets: Vec<_> = self.fleets.into_iter().collect();
+        for chunk in fleets.chunks(1000) {
+            let sql = upsert_counts("fleet_device_counts", "fleet_key", chunk.len());
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (key, n) in chunk {
+                q = q.bind(key.clone()).bind(*n);
+            }
+            q.execute(&mut *conn).await?;
         }
-        q.execute(&mut *conn).await?;
-    }
-    let minutes: Vec<_> = minutes.into_iter().collect();
-    for chunk in minutes.chunks(1000) {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(upsert_counts(
-            "keepalive_minutes",
-            "minute",
-            chunk.len(),
-        )));
-        for (key, n) in chunk {
-            q = q.bind(*key).bind(*n);
+        let minutes: Vec<_> = self.minutes.into_iter().collect();
+        for chunk in minutes.chunks(1000) {
+            let sql = upsert_counts("keepalive_minutes", "minute", chunk.len());
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (key, n) in chunk {
+                q = q.bind(*key).bind(*n);
+            }
+            q.execute(&mut *conn).await?;
         }
-        q.execute(&mut *conn).await?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// `INSERT INTO {table} ({key}, devices) VALUES … ON CONFLICT … DO UPDATE` adding `rows` counts.
@@ -181,7 +187,9 @@ impl Store {
                     _ => conflict_on(Constraint::PrimaryKey("devices", "uuid"), "device")(e),
                 })?;
             }
-            count_new_devices(&mut *tx, devices.iter()).await?;
+            let mut tally = NewDevices::default();
+            devices.iter().for_each(|d| tally.add(d));
+            tally.write(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())

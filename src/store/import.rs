@@ -1,8 +1,7 @@
 //! Bulk device import: batches of rows (with the line each came from) written in one
 //! transaction, all or nothing. SQLite gets prepared multi-row `INSERT`s, PostgreSQL
 //! `COPY … FROM STDIN`; missing fleets are created before the batch that names them. The
-//! counts (migration 0005) move in the same transaction: per row on SQLite, once per `COPY` on
-//! PostgreSQL.
+//! counts (migration 0005) move in the same transaction, once, just before it commits.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -10,7 +9,7 @@ use std::fmt::Write as _;
 use sqlx::{PgConnection, SqliteConnection};
 use tokio::sync::mpsc::Receiver;
 
-use super::devices::{Device, ImportError, count_new_devices};
+use super::devices::{Device, ImportError, NewDevices};
 use super::{Constraint, Pool, Store, StoreError};
 
 /// What the reader of a file sends the import.
@@ -25,6 +24,8 @@ pub enum ImportItem {
         /// What is wrong.
         message: String,
     },
+    /// The file could not be read on (an I/O error): the import stops, nothing is written.
+    Unreadable(String),
     /// The file was read to its end: commit.
     End,
 }
@@ -47,6 +48,7 @@ impl Store {
     ) -> Result<u64, ImportError> {
         let now = crate::domain::now();
         let mut fleets = HashSet::new();
+        let mut tally = NewDevices::default();
         let mut count = 0u64;
         match self.pool() {
             Pool::Sqlite(db) => {
@@ -56,12 +58,11 @@ impl Store {
                     for chunk in rows.chunks(SQLITE_ROWS) {
                         insert_sqlite(&mut tx, chunk).await?;
                     }
-                    count_new_devices(&mut *tx, rows.iter().map(|(_, d)| d))
-                        .await
-                        .map_err(StoreError::from)?;
+                    rows.iter().for_each(|(_, d)| tally.add(d));
                     count += rows.len() as u64;
                     progress(count);
                 }
+                tally.write(&mut *tx).await.map_err(StoreError::from)?;
                 tx.commit().await.map_err(StoreError::from)?;
             }
             Pool::Postgres(db) => {
@@ -69,12 +70,11 @@ impl Store {
                 while let Some(rows) = next_rows(items).await? {
                     create_fleets(&mut *tx, &mut fleets, &rows, now).await?;
                     copy_postgres(&mut tx, &rows).await?;
-                    count_new_devices(&mut *tx, rows.iter().map(|(_, d)| d))
-                        .await
-                        .map_err(StoreError::from)?;
+                    rows.iter().for_each(|(_, d)| tally.add(d));
                     count += rows.len() as u64;
                     progress(count);
                 }
+                tally.write(&mut *tx).await.map_err(StoreError::from)?;
                 tx.commit().await.map_err(StoreError::from)?;
             }
         }
@@ -91,6 +91,9 @@ async fn next_rows(
         Some(ImportItem::Rows(rows)) => Ok(Some(rows)),
         Some(ImportItem::End) => Ok(None),
         Some(ImportItem::Bad { line, message }) => Err(ImportError::Row { line, message }),
+        Some(ImportItem::Unreadable(e)) => Err(ImportError::Interrupted(format!(
+            "the file could not be read: {e}"
+        ))),
         None => Err(ImportError::Interrupted(
             "the file's reader stopped before its end".into(),
         )),
@@ -289,7 +292,7 @@ async fn copy_postgres(tx: &mut PgConnection, rows: &[(u64, Device)]) -> Result<
 
 /// The line number in PostgreSQL's context "COPY devices, line 17: …".
 fn copy_line(context: &str) -> Option<usize> {
-    let rest = context.split("line ").nth(1)?;
+    let rest = context.split("COPY devices, line ").nth(1)?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
@@ -323,6 +326,10 @@ mod tests {
         assert_eq!(copy_line("COPY devices, line 17: \"d-1\""), Some(17));
         assert_eq!(copy_line("COPY devices, line 3"), Some(3));
         assert_eq!(copy_line("somewhere else"), None);
+        assert_eq!(
+            copy_line("PL/pgSQL function f() line 5 at SQL statement"),
+            None
+        );
     }
 
     #[test]

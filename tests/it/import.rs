@@ -45,6 +45,16 @@ async fn a_bad_or_repeated_row_is_named_by_its_line_and_nothing_is_written() {
             "line 9000",
             "already exists",
         ),
+        // A repeated UUID before a bad row in the same batch: the earlier fault is named.
+        (
+            file(
+                "delta",
+                100,
+                &[(20, "delta,d-7000-0008,dup,,,"), (30, "delta,,,,,")],
+            ),
+            "line 20",
+            "already exists",
+        ),
         // A bad row after two batches were written.
         (
             file("delta", 12_000, &[(12_000, "delta,,,,,")]),
