@@ -239,6 +239,7 @@ async fn measure(dir: &Path, pg: Option<&str>, csv: &Path) -> Measured {
     for (label, path) in pages(&token_id, &audited, &mid) {
         time_page(&console, &path, 3).await;
         let (median, p95) = time_page(&console, &path, rounds).await;
+        println!("{name}: {label}: {} / {} ms", ms(median), ms(p95));
         pages_out.push((label, median, p95));
     }
     store.close().await;
