@@ -11,7 +11,7 @@ use super::forms::{
 };
 use crate::auth::session::CurrentUser;
 use crate::domain::token::PlainToken;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::issuing::{self, IssueOutcome, Issued};
 use crate::layers::CarriesSecret;
 use crate::state::AppState;
@@ -106,11 +106,22 @@ pub(super) async fn page(
     status: StatusCode,
     panels: Option<AdminPanels>,
 ) -> AppResult<Response> {
-    let account = app.store.account().await?;
-    let (total, active) = app
-        .store
-        .device_counts(crate::domain::now() - 86_400)
-        .await?;
+    // Independent reads, sent together: the page waits for the slowest, not their sum.
+    let is_admin = user.user.is_admin();
+    let (account, (total, active), expiring) = tokio::try_join!(
+        async { app.store.account().await.map_err(AppError::from) },
+        async {
+            let since = crate::domain::now() - 86_400;
+            app.store.device_counts(since).await.map_err(AppError::from)
+        },
+        async {
+            if is_admin {
+                crate::web::dashboard::expiring_soon(app).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    )?;
     let admin = match panels {
         Some(p) => Some(p),
         None if user.user.is_admin() => {
@@ -121,11 +132,7 @@ pub(super) async fn page(
     render(
         status,
         &AccountPage {
-            expiring: if user.user.is_admin() {
-                crate::web::dashboard::expiring_soon(app).await?
-            } else {
-                Vec::new()
-            },
+            expiring,
             chrome: Chrome::new(user, "settings", "account"),
             account,
             devices_total: total,
