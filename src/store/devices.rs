@@ -74,6 +74,43 @@ pub enum ImportError {
     Store(#[from] StoreError),
 }
 
+/// The columns an insert of devices writes, in [`bind_device`]'s order.
+pub(super) const INSERT_COLUMNS: &str = "uuid, fleet_key, name, name_lower, group_name, tags, \
+     description, ip, agent_version, last_keepalive, registered_at";
+
+/// `INSERT INTO devices … VALUES ($1, …), …` for `rows` rows (both databases number their
+/// parameters so).
+pub(super) fn insert_statement(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO devices ({INSERT_COLUMNS}) VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ",(" });
+        let marks: Vec<String> = (1..=11).map(|c| format!("${}", r * 11 + c)).collect();
+        sql.push_str(&marks.join(","));
+        sql.push(')');
+    }
+    sql
+}
+
+/// Binds one device's values to a query built by [`insert_statement`].
+macro_rules! bind_device {
+    ($query:expr, $d:expr) => {{
+        let d: &Device = $d;
+        $query
+            .bind(d.uuid.as_str())
+            .bind(d.fleet_key.as_str())
+            .bind(d.name.as_str())
+            .bind(d.name.to_lowercase())
+            .bind(d.group_name.as_str())
+            .bind(d.tags.as_str())
+            .bind(d.description.as_str())
+            .bind(d.ip.as_str())
+            .bind(d.agent_version.as_str())
+            .bind(d.last_keepalive)
+            .bind(d.registered_at)
+    }};
+}
+pub(super) use bind_device;
+
 async fn insert_device<'e, E, DB>(db: E, d: &Device) -> Result<(), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = DB>,
@@ -84,23 +121,9 @@ where
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
 {
-    sqlx::query(
-        "INSERT INTO devices (uuid, fleet_key, name, name_lower, group_name, tags, description, ip, \
-         agent_version, last_keepalive, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(d.uuid.as_str())
-    .bind(d.fleet_key.as_str())
-    .bind(d.name.as_str())
-    .bind(d.name.to_lowercase())
-    .bind(d.group_name.as_str())
-    .bind(d.tags.as_str())
-    .bind(d.description.as_str())
-    .bind(d.ip.as_str())
-    .bind(d.agent_version.as_str())
-    .bind(d.last_keepalive)
-    .bind(d.registered_at)
-    .execute(db)
-    .await?;
+    bind_device!(sqlx::query(sqlx::AssertSqlSafe(insert_statement(1))), d)
+        .execute(db)
+        .await?;
     Ok(())
 }
 

@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use sqlx::{PgConnection, SqliteConnection};
 use tokio::sync::mpsc::Receiver;
 
-use super::devices::{Device, ImportError, NewDevices};
+use super::devices::{
+    Device, INSERT_COLUMNS, ImportError, NewDevices, bind_device, insert_statement,
+};
 use super::{Constraint, Pool, Store, StoreError};
 
 /// What the reader of a file sends the import.
@@ -32,9 +34,6 @@ pub enum ImportItem {
 
 /// Rows per SQLite `INSERT` (11 values each, well below SQLite's 32,766 variables).
 const SQLITE_ROWS: usize = 400;
-
-const COLUMNS: &str = "uuid, fleet_key, name, name_lower, group_name, tags, description, ip, \
-                       agent_version, last_keepalive, registered_at";
 
 impl Store {
     /// Imports the batches `items` brings in one transaction, creating missing fleets; commits
@@ -140,16 +139,6 @@ where
     Ok(())
 }
 
-/// `INSERT INTO devices … VALUES (?, …), …` for `rows` rows.
-fn insert_statement(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO devices ({COLUMNS}) VALUES ");
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ",(" });
-        sql.push_str("?,?,?,?,?,?,?,?,?,?,?)");
-    }
-    sql
-}
-
 /// One multi-row `INSERT`; a UUID that exists is named with the line of the row that repeats it.
 async fn insert_sqlite(
     tx: &mut SqliteConnection,
@@ -158,18 +147,7 @@ async fn insert_sqlite(
     let sql = insert_statement(rows.len());
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (_, d) in rows {
-        q = q
-            .bind(d.uuid.as_str())
-            .bind(d.fleet_key.as_str())
-            .bind(d.name.as_str())
-            .bind(d.name.to_lowercase())
-            .bind(d.group_name.as_str())
-            .bind(d.tags.as_str())
-            .bind(d.description.as_str())
-            .bind(d.ip.as_str())
-            .bind(d.agent_version.as_str())
-            .bind(d.last_keepalive)
-            .bind(d.registered_at);
+        q = bind_device!(q, d);
     }
     match q.execute(&mut *tx).await {
         Ok(_) => Ok(()),
@@ -263,7 +241,7 @@ fn copy_text(rows: &[(u64, Device)]) -> String {
 async fn copy_postgres(tx: &mut PgConnection, rows: &[(u64, Device)]) -> Result<(), ImportError> {
     let data = copy_text(rows);
     let mut copy = tx
-        .copy_in_raw(&format!("COPY devices ({COLUMNS}) FROM STDIN"))
+        .copy_in_raw(&format!("COPY devices ({INSERT_COLUMNS}) FROM STDIN"))
         .await
         .map_err(StoreError::from)?;
     let sent = copy.send(data.as_bytes()).await.map(|_| ());
@@ -335,7 +313,7 @@ mod tests {
     #[test]
     fn insert_statements_have_eleven_values_a_row() {
         let sql = insert_statement(3);
-        assert_eq!(sql.matches('?').count(), 33);
-        assert!(sql.ends_with("(?,?,?,?,?,?,?,?,?,?,?)"));
+        assert_eq!(sql.matches('$').count(), 33);
+        assert!(sql.ends_with("($23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33)"));
     }
 }
