@@ -65,20 +65,6 @@ impl Store {
         }))
     }
 
-    /// Number of tokens neither revoked nor expired at `now`.
-    pub async fn count_active_tokens(&self, now: i64) -> StoreResult<i64> {
-        let (day, at, next) = bounds(now, 86_400);
-        let sql = format!("SELECT {}", tokens_active(1));
-        Ok(on_pool!(self.pool(), |db| {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(day)
-                .bind(at)
-                .bind(next)
-                .fetch_one(db)
-                .await?
-        }))
-    }
-
     /// All the dashboard's counts at `now` in one statement.
     pub async fn counts(&self, now: i64) -> StoreResult<Counts> {
         let (minute, since, next_minute) = bounds(now - 86_400, 60);

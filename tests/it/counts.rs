@@ -78,7 +78,7 @@ async fn assert_exact(app: &TestApp, raw: &Raw, t: i64, step: &str) {
         day + 86_400,
         t + 3 * 86_400 + 17,
     ] {
-        let kept = app.store.count_active_tokens(at).await.unwrap();
+        let kept = app.store.counts(at).await.unwrap().tokens_active;
         let scanned = raw
             .count(&format!(
                 "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL AND expires_at > {at}"
@@ -320,9 +320,10 @@ async fn active_token_count_stays_exact_through_every_change() {
     let admin = app.signed_in("admin", Role::Admin).await;
     let active = app
         .store
-        .count_active_tokens(connect_tokens::domain::now())
+        .counts(connect_tokens::domain::now())
         .await
-        .unwrap();
+        .unwrap()
+        .tokens_active;
     let page = admin.get("/dashboard").await.body;
     assert!(
         page.contains(&format!(
