@@ -86,7 +86,7 @@ pub fn init_logging(format: LogFormat) {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web console and API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage administrators.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -197,7 +197,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .context("cannot open the database")?;
     match cli.command {
-        Command::Serve(args) => serve(store, args).await,
+        Command::Serve(args) => serve(store, *args, &cli.global.data_dir).await,
         Command::Admin(AdminCommand::Create(a)) => create_user(&store, a, Role::Admin).await,
         Command::User(UserCommand::Create(a)) => create_user(&store, a, Role::User).await,
         Command::Admin(AdminCommand::Token {
@@ -216,7 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(store: Store, args: ServeArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let mut config = args.config;
     config.check().map_err(anyhow::Error::msg)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -231,11 +231,25 @@ async fn serve(store: Store, args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         crate::demo::seed_if_empty(&store).await?;
     }
+    let key_file = match &config.secret_key_file {
+        Some(file) => file.clone(),
+        None => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+            data_dir.join("secret.key")
+        }
+    };
+    let secret_key = crate::auth::secret_key::SecretKey::load_or_create(&key_file)?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    let mut state = AppState::new(store, config);
+    let mut state = AppState::new(store, config, secret_key)
+        .with_passkeys_for(addr.ip())
+        .map_err(anyhow::Error::msg)?;
+    if state.passkeys.is_none() {
+        say("note: no passkeys: start with --public-url to offer them on a non-loopback address");
+    }
     let metrics = match args.metrics_bind {
         Some(bind) => {
             let metrics = tokio::net::TcpListener::bind(bind)
@@ -275,7 +289,7 @@ fn say(line: &str) {
 
 /// Reads a password: a prompt without echo is not available without extra crates, so on a
 /// terminal we ask twice and warn; otherwise we read one line of standard input.
-fn read_password() -> anyhow::Result<String> {
+fn read_password(username: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     let mut line = String::new();
     if stdin.is_terminal() {
@@ -284,7 +298,7 @@ fn read_password() -> anyhow::Result<String> {
     }
     stdin.lock().read_line(&mut line)?;
     let password = line.trim_end_matches(['\n', '\r']).to_owned();
-    if let Err(e) = crate::auth::password::check_new_password(&password) {
+    if let Err(e) = crate::auth::password::check_new_password(&password, username) {
         bail!(e);
     }
     Ok(password)
@@ -292,7 +306,7 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn create_user(store: &Store, a: CreateUserArgs, role: Role) -> anyhow::Result<()> {
     names::validate_username(&a.username).map_err(anyhow::Error::msg)?;
-    let password = read_password()?;
+    let password = read_password(&a.username)?;
     let hash = crate::auth::password::hash(password)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

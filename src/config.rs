@@ -71,6 +71,16 @@ pub struct Config {
     #[arg(long, env = "CONNECT_TOKENS_USAGE_FLUSH_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub usage_flush_secs: u64,
+    /// File of the key that encrypts authenticator-app secrets (default: `secret.key` in
+    /// --data-dir, made at first start with mode 0600). Every instance on one PostgreSQL
+    /// database needs the same file.
+    #[arg(long, env = "CONNECT_TOKENS_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<std::path::PathBuf>,
+    /// The console's address as browsers reach it (`https://tokens.example.com`): passkeys are
+    /// bound to it. Without it, a server on a loopback address serves passkeys for
+    /// `http://localhost:<port>`, and one on another address offers none.
+    #[arg(long, env = "CONNECT_TOKENS_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Config {

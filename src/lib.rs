@@ -227,8 +227,13 @@ fn spawn_housekeeping(state: AppState) {
             let now = domain::now();
             let idle = now - state.config.session_idle_secs;
             let absolute = now - state.config.session_absolute_secs;
-            if let Err(e) = state.store.purge_sessions(idle, absolute).await {
+            let pending = now - auth::session::PENDING_SECS;
+            if let Err(e) = state.store.purge_sessions(idle, absolute, pending).await {
                 tracing::warn!(error = %e, "session purge failed");
+            }
+            let ceremonies = now - auth::passkeys::CEREMONY_SECS;
+            if let Err(e) = state.store.purge_ceremonies(ceremonies).await {
+                tracing::warn!(error = %e, "passkey ceremony purge failed");
             }
         }
     });

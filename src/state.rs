@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::auth::passkeys::Passkeys;
+use crate::auth::secret_key::SecretKey;
 use crate::config::Config;
 use crate::metrics::{AuthOutcome, Metrics};
 use crate::store::Store;
@@ -15,6 +17,10 @@ pub struct AppState {
     pub store: Store,
     /// Settings.
     pub config: Arc<Config>,
+    /// The key that encrypts authenticator-app secrets.
+    pub secret_key: Arc<SecretKey>,
+    /// The WebAuthn relying party, when this server offers passkeys.
+    pub passkeys: Option<Arc<Passkeys>>,
     /// Pending `last_used_at` stamps of API tokens.
     pub usage: Arc<UsageBatch>,
     /// Counters for `/metrics`, when the server exposes them.
@@ -24,15 +30,29 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store` with `config` and nothing pending.
-    pub fn new(store: Store, config: Config) -> Self {
+    /// State over `store` with `config`, secrets sealed by `secret_key`, nothing pending.
+    pub fn new(store: Store, config: Config, secret_key: SecretKey) -> Self {
+        // A server on a loopback address (`serve` says otherwise when it is not).
+        let passkeys = Passkeys::configure(config.public_url.as_deref(), true)
+            .ok()
+            .flatten()
+            .map(Arc::new);
         AppState {
             store,
             config: Arc::new(config),
+            secret_key: Arc::new(secret_key),
+            passkeys,
             usage: Arc::default(),
             metrics: None,
             draining: Arc::default(),
         }
+    }
+
+    /// Passkeys as a server listening on `bind` offers them.
+    pub fn with_passkeys_for(mut self, bind: std::net::IpAddr) -> Result<Self, String> {
+        let public_url = self.config.public_url.as_deref();
+        self.passkeys = Passkeys::configure(public_url, bind.is_loopback())?.map(Arc::new);
+        Ok(self)
     }
 
     /// From now on `/readyz` tells load balancers to send nothing more here.

@@ -164,4 +164,100 @@
       }
     });
   }
+  // ---- Passkeys (WebAuthn): the one part that needs JavaScript. ----
+  // The server's options carry binary fields as base64url; the browser wants ArrayBuffers.
+  function b64uToBuf(s) {
+    var b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
+    return Uint8Array.from(atob(b64), function (c) { return c.charCodeAt(0); }).buffer;
+  }
+  function bufToB64u(buf) {
+    var bytes = new Uint8Array(buf), bin = "";
+    for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function creationOptions(o) {
+    var pk = o.publicKey;
+    pk.challenge = b64uToBuf(pk.challenge);
+    pk.user.id = b64uToBuf(pk.user.id);
+    (pk.excludeCredentials || []).forEach(function (c) { c.id = b64uToBuf(c.id); });
+    return { publicKey: pk };
+  }
+  function requestOptions(o) {
+    var pk = o.publicKey;
+    pk.challenge = b64uToBuf(pk.challenge);
+    (pk.allowCredentials || []).forEach(function (c) { c.id = b64uToBuf(c.id); });
+    return { publicKey: pk };
+  }
+  function credentialJSON(cred) {
+    var r = cred.response, out = { id: cred.id, rawId: bufToB64u(cred.rawId), type: cred.type,
+      extensions: cred.getClientExtensionResults(), response: { clientDataJSON: bufToB64u(r.clientDataJSON) } };
+    if (r.attestationObject) {
+      out.response.attestationObject = bufToB64u(r.attestationObject);
+      if (r.getTransports) out.response.transports = r.getTransports();
+    } else {
+      out.response.authenticatorData = bufToB64u(r.authenticatorData);
+      out.response.signature = bufToB64u(r.signature);
+      out.response.userHandle = r.userHandle ? bufToB64u(r.userHandle) : null;
+    }
+    return JSON.stringify(out);
+  }
+  // POSTs form fields (the CSRF token among them) and reads the JSON answer.
+  function post(url, fields) {
+    var body = new URLSearchParams();
+    Object.keys(fields).forEach(function (k) { body.append(k, fields[k]); });
+    return fetch(url, { method: "POST", body: body, credentials: "same-origin" }).then(function (res) {
+      return res.json().then(function (data) {
+        if (!res.ok) throw new Error(data.error || "The request failed.");
+        return data;
+      });
+    });
+  }
+  function showError(el, err) {
+    if (!el) return;
+    el.textContent = err && err.name === "NotAllowedError"
+      ? "The passkey request was cancelled or timed out."
+      : (err && err.message) || "The passkey did not work.";
+    el.hidden = false;
+  }
+  var webauthn = !!(window.PublicKeyCredential && navigator.credentials);
+
+  var addForm = document.querySelector("[data-passkey-add]");
+  if (addForm && webauthn) {
+    var addButton = addForm.querySelector("button[type=submit]");
+    addButton.disabled = false;
+    addForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var csrf = addForm.elements.csrf.value, name = addForm.elements.name.value;
+      var error = document.getElementById("passkey-add-error");
+      error.hidden = true;
+      addButton.disabled = true;
+      post("/settings/security/passkeys/options", { csrf: csrf })
+        .then(function (o) { return navigator.credentials.create(creationOptions(o)); })
+        .then(function (cred) {
+          return post(addForm.action, { csrf: csrf, name: name, credential: credentialJSON(cred) });
+        })
+        .then(function (done) {
+          var codes = document.getElementById("recovery-codes-form");
+          if (done.recovery_codes && codes) codes.submit();
+          else location.assign(done.redirect);
+        })
+        .catch(function (err) { addButton.disabled = false; showError(error, err); });
+    });
+  }
+
+  document.querySelectorAll("[data-passkey-login]").forEach(function (button) {
+    if (!webauthn) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var url = button.getAttribute("data-passkey-login"), csrf = button.getAttribute("data-csrf");
+      var error = document.getElementById("passkey-error");
+      if (error) error.hidden = true;
+      button.disabled = true;
+      post(url + "/options", { csrf: csrf })
+        .then(function (o) { return navigator.credentials.get(requestOptions(o)); })
+        .then(function (cred) { return post(url, { csrf: csrf, credential: credentialJSON(cred) }); })
+        .then(function (done) { location.assign(done.redirect); })
+        .catch(function (err) { button.disabled = false; showError(error, err); });
+    });
+  });
 })();

@@ -2,9 +2,14 @@
 
 pub mod bearer;
 pub mod csrf;
+pub mod passkeys;
 pub mod password;
+pub mod recovery;
+pub mod secret_key;
 pub mod session;
 pub mod throttle;
+pub mod totp;
+pub mod two_factor;
 
 use std::net::{IpAddr, SocketAddr};
 

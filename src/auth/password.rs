@@ -10,22 +10,45 @@ use crate::error::{AppError, AppResult};
 
 /// Minimum password length.
 pub const MIN_PASSWORD_LEN: usize = 12;
+/// Maximum password length.
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+/// The 10,000 most common passwords: `10k-most-common.txt` of SecLists
+/// (github.com/danielmiessler/SecLists, `Passwords/Common-Credentials`; MIT licence), compiled by
+/// Mark Burnett from leaked password sets.
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
 
 fn hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Checks a new password's strength.
-pub fn check_new_password(password: &str) -> Result<(), String> {
+/// Whether `password` is on the shipped list of common passwords (in any case).
+pub fn is_common(password: &str) -> bool {
+    static LIST: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    let list = LIST.get_or_init(|| COMMON_PASSWORDS.lines().map(str::trim).collect());
+    list.contains(password.to_lowercase().as_str())
+}
+
+/// Checks a new password for `username`: 12–256 characters, no composition rules, not a common
+/// password, not the username.
+pub fn check_new_password(password: &str, username: &str) -> Result<(), String> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_LEN {
         return Err(format!(
             "A password needs at least {MIN_PASSWORD_LEN} characters."
         ));
     }
-    if n > 1024 {
-        return Err("A password can be at most 1024 characters.".into());
+    if n > MAX_PASSWORD_LEN {
+        return Err(format!(
+            "A password can be at most {MAX_PASSWORD_LEN} characters."
+        ));
+    }
+    if is_common(password) {
+        return Err("That password is one of the 10,000 most common ones: choose another.".into());
+    }
+    if password.to_lowercase() == username.to_lowercase() {
+        return Err("A password cannot be the username.".into());
     }
     Ok(())
 }
@@ -109,7 +132,24 @@ mod tests {
 
     #[test]
     fn new_password_rules() {
-        assert!(check_new_password("short").is_err());
-        assert!(check_new_password("twelve chars").is_ok());
+        assert!(check_new_password("short", "ann").is_err());
+        assert!(check_new_password("twelve chars", "ann").is_ok());
+        assert!(check_new_password(&"x".repeat(256), "ann").is_ok());
+        assert!(check_new_password(&"x".repeat(257), "ann").is_err());
+        // Long entries of the list, in any case.
+        assert!(check_new_password("1234567890123", "ann").is_ok());
+        assert!(is_common("password") && is_common("PASSWORD") && is_common("qwertyuiop"));
+        let long_common = COMMON_PASSWORDS
+            .lines()
+            .find(|p| p.chars().count() >= MIN_PASSWORD_LEN)
+            .expect("the list has long entries");
+        assert!(
+            check_new_password(long_common, "ann")
+                .unwrap_err()
+                .contains("common")
+        );
+        assert_eq!(COMMON_PASSWORDS.lines().count(), 10_000);
+        let err = check_new_password("Ann.Smith.2026", "ann.smith.2026").unwrap_err();
+        assert!(err.contains("username"), "{err}");
     }
 }

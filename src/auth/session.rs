@@ -8,8 +8,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::domain::token::{random_base62, sha256_hex};
+use crate::domain::two_factor::RequireTwoFactor;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::store::sessions::{NewSession, SessionStage};
 use crate::store::users::User;
 
 /// Name of the pre-sign-in cookie that anchors the sign-in form's CSRF token.
@@ -19,6 +21,13 @@ const SESSION_COOKIE: &str = "ct_session";
 /// Seconds between two `last_seen_at` writes of one session.
 const TOUCH_EVERY_SECS: i64 = 60;
 
+/// Seconds a sign-in may wait between its password and its second step.
+pub const PENDING_SECS: i64 = 600;
+
+/// Where a user who must set up two-factor authentication is sent, and the only paths (with
+/// sign-out) they reach until they have.
+pub const ENROLLMENT_PATH: &str = "/settings/security";
+
 /// The signed-in user of this request, with the session's CSRF token.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
@@ -27,6 +36,23 @@ pub struct CurrentUser {
     /// SHA-256 of the session id.
     pub session_hash: String,
     /// Synchronizer token for this session's forms.
+    pub csrf: String,
+    /// The session's public name (Security tab).
+    pub handle: String,
+    /// The admin setting requires a second factor that this user has not set up yet: they
+    /// reach nothing but the Security tab until they have.
+    pub needs_enrollment: bool,
+}
+
+/// A sign-in whose password was right and whose second step is still to come. It reaches
+/// nothing but that step (and giving up).
+#[derive(Debug, Clone)]
+pub struct PendingSignin {
+    /// Who is signing in.
+    pub user: User,
+    /// SHA-256 of the session id.
+    pub session_hash: String,
+    /// Synchronizer token for the second step's forms.
     pub csrf: String,
 }
 
@@ -94,15 +120,33 @@ pub fn expected_csrf(app: &AppState, parts: &Parts) -> Option<String> {
     if let Some(u) = parts.extensions.get::<CurrentUser>() {
         return Some(u.csrf.clone());
     }
+    if let Some(p) = parts.extensions.get::<PendingSignin>() {
+        return Some(p.csrf.clone());
+    }
     cookie(&parts.headers, &cookie_name(app, LOGIN_COOKIE)).map(csrf_for)
 }
 
-/// Starts a session for `user`: a fresh id (rotation), the old session and pre-sign-in cookie
-/// dropped. Returns the `Set-Cookie` headers.
+/// The browser as the sessions list records it: the `User-Agent`, one line, at most 256
+/// characters.
+fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(256)
+        .collect()
+}
+
+/// Starts a session for `user` at `stage`: a fresh id (rotation), the old session and
+/// pre-sign-in cookie dropped. Returns the `Set-Cookie` headers.
 pub async fn start(
     app: &AppState,
     headers: &HeaderMap,
     user: &User,
+    stage: SessionStage,
+    source: &str,
     now: i64,
 ) -> Result<Vec<(header::HeaderName, HeaderValue)>, AppError> {
     if let Some(old) = cookie(headers, &cookie_name(app, SESSION_COOKIE)) {
@@ -111,9 +155,15 @@ pub async fn start(
             .await?;
     }
     let id = random_base62(32);
-    app.store
-        .create_session(&sha256_hex(id.as_bytes()), &user.id, now)
-        .await?;
+    let new = NewSession {
+        id_hash: &sha256_hex(id.as_bytes()),
+        handle: &random_base62(16),
+        user_id: &user.id,
+        stage,
+        source,
+        user_agent: &user_agent(headers),
+    };
+    app.store.create_session(&new, now).await?;
     Ok(vec![
         (
             header::SET_COOKIE,
@@ -123,12 +173,13 @@ pub async fn start(
     ])
 }
 
-/// Ends the current session server-side; returns the headers that clear it in the browser.
+/// Ends the session `session_hash` server-side; returns the headers that clear it in the
+/// browser.
 pub async fn end(
     app: &AppState,
-    current: &CurrentUser,
+    session_hash: &str,
 ) -> Result<Vec<(header::HeaderName, HeaderValue)>, AppError> {
-    app.store.delete_session(&current.session_hash).await?;
+    app.store.delete_session(session_hash).await?;
     Ok(vec![
         (header::SET_COOKIE, set_cookie(app, SESSION_COOKIE, "", 0)),
         (
@@ -138,9 +189,15 @@ pub async fn end(
     ])
 }
 
+/// What a session cookie stands for.
+enum Resolved {
+    Full(CurrentUser),
+    Pending(PendingSignin),
+}
+
 /// The live session behind cookie value `id`: timeouts enforced (an expired session is
 /// deleted), activity stamped at most once a minute, disabled users have none.
-async fn resolve(app: &AppState, id: &str) -> Result<Option<CurrentUser>, AppError> {
+async fn resolve(app: &AppState, id: &str) -> Result<Option<Resolved>, AppError> {
     let hash = sha256_hex(id.as_bytes());
     let now = crate::domain::now();
     let Some(s) = app.store.session(&hash).await? else {
@@ -148,26 +205,41 @@ async fn resolve(app: &AppState, id: &str) -> Result<Option<CurrentUser>, AppErr
     };
     let idle = now - s.last_seen_at >= app.config.session_idle_secs;
     let too_old = now - s.created_at >= app.config.session_absolute_secs;
-    if idle || too_old {
+    let pending = s.stage == SessionStage::SecondFactor;
+    if idle || too_old || (pending && now - s.created_at >= PENDING_SECS) {
         app.store.delete_session(&hash).await?;
         return Ok(None);
+    }
+    if pending {
+        return Ok(Some(Resolved::Pending(PendingSignin {
+            user: s.user,
+            session_hash: hash,
+            csrf: csrf_for(id),
+        })));
     }
     if now - s.last_seen_at >= TOUCH_EVERY_SECS {
         app.store.touch_session(&hash, now).await?;
     }
-    Ok(Some(CurrentUser {
+    let required = RequireTwoFactor::from_stored(s.require_two_factor.as_deref());
+    Ok(Some(Resolved::Full(CurrentUser {
+        needs_enrollment: required.applies_to(s.user.is_admin()) && !s.has_second_factor,
         user: s.user,
         session_hash: hash,
         csrf: csrf_for(id),
-    }))
+        handle: s.handle,
+    })))
 }
 
-/// Resolves the session cookie (if any) into a [`CurrentUser`] request extension.
+/// Resolves the session cookie (if any) into a [`CurrentUser`] or [`PendingSignin`] request
+/// extension.
 pub async fn load_session(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     if let Some(id) = cookie(req.headers(), &cookie_name(&app, SESSION_COOKIE)).map(str::to_owned) {
         match resolve(&app, &id).await {
-            Ok(Some(user)) => {
+            Ok(Some(Resolved::Full(user))) => {
                 req.extensions_mut().insert(user);
+            }
+            Ok(Some(Resolved::Pending(pending))) => {
+                req.extensions_mut().insert(pending);
             }
             Ok(None) => {}
             Err(e) => return e.into_response(),
@@ -176,12 +248,24 @@ pub async fn load_session(State(app): State<AppState>, mut req: Request, next: N
     next.run(req).await
 }
 
-/// Sends visitors without a session to the sign-in page.
+/// Whether a user who must still set up two-factor authentication may reach `path`.
+fn open_during_enrollment(path: &str) -> bool {
+    path == ENROLLMENT_PATH || path.starts_with("/settings/security/") || path == "/logout"
+}
+
+/// Sends visitors without a session to the sign-in page, a sign-in half done to its second
+/// step, and a user who must set up two-factor authentication to the Security tab.
 pub async fn require_user(req: Request, next: Next) -> Response {
-    if req.extensions().get::<CurrentUser>().is_none() {
-        return Redirect::to("/login").into_response();
+    match req.extensions().get::<CurrentUser>() {
+        Some(u) if u.needs_enrollment && !open_during_enrollment(req.uri().path()) => {
+            Redirect::to(ENROLLMENT_PATH).into_response()
+        }
+        Some(_) => next.run(req).await,
+        None if req.extensions().get::<PendingSignin>().is_some() => {
+            Redirect::to("/login/two-factor").into_response()
+        }
+        None => Redirect::to("/login").into_response(),
     }
-    next.run(req).await
 }
 
 /// Lets admins through with an [`AdminUser`] extension; everyone else gets 403.

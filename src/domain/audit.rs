@@ -11,6 +11,26 @@ pub enum AuditAction {
     SigninFailure,
     /// A sign-out.
     Signout,
+    /// A wrong second-step code or passkey (counted by the second step's throttle).
+    TwoFactorFailure,
+    /// A user changed their own password.
+    PasswordChanged,
+    /// A user set up an authenticator app.
+    TotpEnabled,
+    /// A user turned their authenticator app off.
+    TotpDisabled,
+    /// A user made new recovery codes (the old ones stopped working).
+    RecoveryCodesRegenerated,
+    /// A user added a passkey.
+    PasskeyAdded,
+    /// A user removed a passkey.
+    PasskeyRemoved,
+    /// A user ended one or all others of their sessions.
+    SessionsEnded,
+    /// `user reset-2fa` removed a user's second factors.
+    TwoFactorReset,
+    /// An admin changed "Require two-factor authentication".
+    TwoFactorRequirementChanged,
     /// A token was generated (console, API or CLI).
     TokenGenerated,
     /// A token was revoked.
@@ -44,6 +64,8 @@ pub enum AuditAction {
 pub enum AuditGroup {
     /// Sign-ins, failed sign-ins and sign-outs.
     Signin,
+    /// Own passwords, second factors and sessions.
+    AccountSecurity,
     /// Generated tokens.
     TokenGenerated,
     /// Revoked tokens.
@@ -60,10 +82,20 @@ pub enum AuditGroup {
 
 impl AuditAction {
     /// Every action, in the order the filter groups list them.
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 26] = [
         AuditAction::SigninSuccess,
         AuditAction::SigninFailure,
+        AuditAction::TwoFactorFailure,
         AuditAction::Signout,
+        AuditAction::PasswordChanged,
+        AuditAction::TotpEnabled,
+        AuditAction::TotpDisabled,
+        AuditAction::RecoveryCodesRegenerated,
+        AuditAction::PasskeyAdded,
+        AuditAction::PasskeyRemoved,
+        AuditAction::SessionsEnded,
+        AuditAction::TwoFactorReset,
+        AuditAction::TwoFactorRequirementChanged,
         AuditAction::TokenGenerated,
         AuditAction::TokenRotated,
         AuditAction::TokenRevoked,
@@ -85,6 +117,16 @@ impl AuditAction {
             AuditAction::SigninSuccess => "signin.success",
             AuditAction::SigninFailure => "signin.failure",
             AuditAction::Signout => "signout",
+            AuditAction::TwoFactorFailure => "signin.second_factor_failure",
+            AuditAction::PasswordChanged => "password.changed",
+            AuditAction::TotpEnabled => "two_factor.totp_enabled",
+            AuditAction::TotpDisabled => "two_factor.totp_disabled",
+            AuditAction::RecoveryCodesRegenerated => "two_factor.recovery_codes_regenerated",
+            AuditAction::PasskeyAdded => "two_factor.passkey_added",
+            AuditAction::PasskeyRemoved => "two_factor.passkey_removed",
+            AuditAction::SessionsEnded => "sessions.ended",
+            AuditAction::TwoFactorReset => "two_factor.reset",
+            AuditAction::TwoFactorRequirementChanged => "two_factor.requirement_changed",
             AuditAction::TokenGenerated => "token.generated",
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenRefused => "token.refused",
@@ -107,6 +149,16 @@ impl AuditAction {
             AuditAction::SigninSuccess => "Signed in",
             AuditAction::SigninFailure => "Sign-in failed",
             AuditAction::Signout => "Signed out",
+            AuditAction::TwoFactorFailure => "Second sign-in step failed",
+            AuditAction::PasswordChanged => "Password changed",
+            AuditAction::TotpEnabled => "Authenticator app set up",
+            AuditAction::TotpDisabled => "Authenticator app turned off",
+            AuditAction::RecoveryCodesRegenerated => "Recovery codes regenerated",
+            AuditAction::PasskeyAdded => "Passkey added",
+            AuditAction::PasskeyRemoved => "Passkey removed",
+            AuditAction::SessionsEnded => "Sessions signed out",
+            AuditAction::TwoFactorReset => "Two-factor authentication reset",
+            AuditAction::TwoFactorRequirementChanged => "Two-factor requirement changed",
             AuditAction::TokenGenerated => "Token generated",
             AuditAction::TokenRevoked => "Token revoked",
             AuditAction::TokenRefused => "Token refused",
@@ -126,9 +178,19 @@ impl AuditAction {
     /// The filter group it is listed under.
     pub fn group(self) -> AuditGroup {
         match self {
-            AuditAction::SigninSuccess | AuditAction::SigninFailure | AuditAction::Signout => {
-                AuditGroup::Signin
-            }
+            AuditAction::SigninSuccess
+            | AuditAction::SigninFailure
+            | AuditAction::TwoFactorFailure
+            | AuditAction::Signout => AuditGroup::Signin,
+            AuditAction::PasswordChanged
+            | AuditAction::TotpEnabled
+            | AuditAction::TotpDisabled
+            | AuditAction::RecoveryCodesRegenerated
+            | AuditAction::PasskeyAdded
+            | AuditAction::PasskeyRemoved
+            | AuditAction::SessionsEnded
+            | AuditAction::TwoFactorReset
+            | AuditAction::TwoFactorRequirementChanged => AuditGroup::AccountSecurity,
             AuditAction::TokenGenerated | AuditAction::TokenRotated => AuditGroup::TokenGenerated,
             AuditAction::TokenRevoked | AuditAction::TokenReuseDetected => AuditGroup::TokenRevoked,
             AuditAction::TokenRefused => AuditGroup::TokenRefused,
@@ -150,8 +212,9 @@ impl AuditAction {
 
 impl AuditGroup {
     /// Every group, in the order the filter offers them.
-    pub const ALL: [AuditGroup; 7] = [
+    pub const ALL: [AuditGroup; 8] = [
         AuditGroup::Signin,
+        AuditGroup::AccountSecurity,
         AuditGroup::TokenGenerated,
         AuditGroup::TokenRevoked,
         AuditGroup::TokenRefused,
@@ -164,6 +227,7 @@ impl AuditGroup {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditGroup::Signin => "signin",
+            AuditGroup::AccountSecurity => "security",
             AuditGroup::TokenGenerated => "token.generated",
             AuditGroup::TokenRevoked => "token.revoked",
             AuditGroup::TokenRefused => "token.refused",
@@ -177,6 +241,7 @@ impl AuditGroup {
     pub fn label(self) -> &'static str {
         match self {
             AuditGroup::Signin => "Sign-in and sign-out",
+            AuditGroup::AccountSecurity => "Passwords, two-factor and sessions",
             AuditGroup::TokenGenerated => "Token generated",
             AuditGroup::TokenRevoked => "Token revoked",
             AuditGroup::TokenRefused => "Refused token use",
@@ -374,8 +439,14 @@ mod tests {
             [
                 AuditAction::SigninSuccess,
                 AuditAction::SigninFailure,
+                AuditAction::TwoFactorFailure,
                 AuditAction::Signout
             ]
+        );
+        assert!(
+            AuditGroup::AccountSecurity
+                .actions()
+                .contains(&AuditAction::PasswordChanged)
         );
     }
 }

@@ -10,6 +10,7 @@ pub mod permission;
 pub mod scope;
 pub mod text;
 pub mod token;
+pub mod two_factor;
 
 /// Current time as unix seconds.
 pub fn now() -> i64 {

@@ -12,10 +12,12 @@ pub mod counts;
 pub mod devices;
 pub mod fleets;
 pub mod import;
+pub mod passkeys;
 mod rotation;
 pub mod sessions;
 pub mod token_search;
 pub mod tokens;
+pub mod two_factor;
 pub mod usage;
 pub mod users;
 

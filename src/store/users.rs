@@ -240,8 +240,13 @@ impl Store {
             .collect())
     }
 
-    /// Replaces a user's password hash and ends their sessions.
-    pub async fn set_password(&self, user_id: &str, password_hash: &str) -> StoreResult<()> {
+    /// Replaces a user's password hash and ends their sessions (all but `keep_session`).
+    pub async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin().await?;
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -249,8 +254,9 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
                 .bind(user_id)
+                .bind(keep_session.unwrap_or(""))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -1,6 +1,7 @@
 //! Sign in and sign out.
 
 use askama::Template;
+use axum::Extension;
 use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -8,12 +9,15 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::view::{Chrome, render};
-use crate::auth::session::{self, CurrentUser, MaybeUser, csrf_for};
+use crate::auth::session::{self, MaybeUser, PendingSignin, csrf_for};
+use crate::auth::two_factor::Method;
 use crate::auth::{ClientAddr, password, throttle};
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::token;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+use crate::store::sessions::SessionStage;
+use crate::store::users::User;
 
 /// The one message for every failed sign-in: no hint whether the user exists.
 pub const BAD_CREDENTIALS: &str = "Incorrect username or password.";
@@ -24,6 +28,7 @@ struct LoginPage {
     chrome: Chrome,
     username: String,
     error: String,
+    passkeys: bool,
 }
 
 fn page(
@@ -45,6 +50,7 @@ fn page(
             chrome,
             username,
             error,
+            passkeys: app.passkeys.is_some(),
         },
     )?;
     let cookie = set_cookie.map(|c| (header::SET_COOKIE, c));
@@ -98,7 +104,7 @@ pub async fn submit(
     } else {
         username.clone()
     };
-    if let Err(e) = throttle::check(&app, &actor, &source, now).await {
+    if let Err(e) = throttle::check(&app, AuditAction::SigninFailure, &actor, &source, now).await {
         return match e {
             AppError::TooManyRequests(msg) => {
                 page(&app, &headers, username, msg, StatusCode::TOO_MANY_REQUESTS)
@@ -126,21 +132,50 @@ pub async fn submit(
             );
         }
     };
-    let cookies = session::start(&app, &headers, &user, now).await?;
-    app.store.record_login(&user.id, now).await?;
-    let event = AuditEvent::new(AuditAction::SigninSuccess, &user.username, source);
-    app.store.audit(&event, now).await?;
+    if app.store.factors(&user.id).await?.any() {
+        let stage = SessionStage::SecondFactor;
+        let cookies = session::start(&app, &headers, &user, stage, &source, now).await?;
+        return Ok((AppendHeaders(cookies), Redirect::to("/login/two-factor")).into_response());
+    }
+    let cookies = complete_signin(&app, &headers, &user, None, &source, now).await?;
     Ok((AppendHeaders(cookies), Redirect::to("/dashboard")).into_response())
 }
 
-/// `POST /logout`: destroys the session server-side and clears the browser's copy.
+/// Signs `user` in for good (a fresh session id), with `second` as the second factor if any
+/// (and what to add to its audit entry); returns the session's `Set-Cookie` headers.
+pub async fn complete_signin(
+    app: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    second: Option<(Method, String)>,
+    source: &str,
+    now: i64,
+) -> AppResult<Vec<(header::HeaderName, header::HeaderValue)>> {
+    let cookies = session::start(app, headers, user, SessionStage::Full, source, now).await?;
+    app.store.record_login(&user.id, now).await?;
+    let mut event = AuditEvent::new(AuditAction::SigninSuccess, &user.username, source);
+    if let Some((method, detail)) = second {
+        event = event.detail(format!("with {}{detail}", method.label()));
+    }
+    app.store.audit(&event, now).await?;
+    Ok(cookies)
+}
+
+/// `POST /logout`: destroys the session (signed in, or half-way through sign-in) server-side
+/// and clears the browser's copy.
 pub async fn logout(
     State(app): State<AppState>,
     ClientAddr(source): ClientAddr,
-    user: CurrentUser,
+    MaybeUser(user): MaybeUser,
+    pending: Option<Extension<PendingSignin>>,
 ) -> AppResult<Response> {
-    let headers = session::end(&app, &user).await?;
-    let event = AuditEvent::new(AuditAction::Signout, &user.user.username, source);
+    let (hash, username) = match (user, pending) {
+        (Some(u), _) => (u.session_hash, u.user.username),
+        (None, Some(Extension(p))) => (p.session_hash, p.user.username),
+        (None, None) => return Ok(Redirect::to("/login").into_response()),
+    };
+    let headers = session::end(&app, &hash).await?;
+    let event = AuditEvent::new(AuditAction::Signout, &username, source);
     app.store.audit(&event, crate::domain::now()).await?;
     Ok((AppendHeaders(headers), Redirect::to("/login")).into_response())
 }

@@ -7,6 +7,9 @@ pub mod dashboard;
 pub mod devices;
 pub mod errors;
 pub mod login;
+pub mod passkey_signin;
+pub mod second_step;
+pub mod security;
 pub mod tokens;
 pub mod users;
 pub mod view;
@@ -71,11 +74,29 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/settings/account", get(account::show))
         .route("/devices", get(devices::list))
         .route("/devices/{uuid}", get(devices::detail))
-        .route("/logout", post(login::logout))
+        .merge(security_routes())
         .merge(admin)
         .route_layer(from_fn(require_user));
     Router::new()
         .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route(
+            "/login/two-factor",
+            get(second_step::form).post(second_step::submit),
+        )
+        .route(
+            "/login/two-factor/passkey/options",
+            post(passkey_signin::second_step_options),
+        )
+        .route(
+            "/login/two-factor/passkey",
+            post(passkey_signin::second_step),
+        )
+        .route(
+            "/login/passkey/options",
+            post(passkey_signin::sign_in_options),
+        )
+        .route("/login/passkey", post(passkey_signin::sign_in))
         .route(
             "/static/app.css",
             get(|| static_file(include_str!("../../static/app.css"), "text/css")),
@@ -96,6 +117,56 @@ pub fn router(state: AppState) -> Router<AppState> {
             tower::ServiceBuilder::new()
                 .layer(from_fn(html_errors))
                 .layer(body_limit()),
+        )
+}
+
+/// The Security tab's routes (every signed-in user; those still to enrol reach only these).
+fn security_routes() -> Router<AppState> {
+    use security::passkeys;
+    Router::new()
+        .route("/settings/security", get(security::show))
+        .route(
+            "/settings/security/password",
+            post(security::change_password),
+        )
+        .route("/settings/security/totp", get(security::totp_page))
+        .route("/settings/security/totp/setup", post(security::setup_totp))
+        .route(
+            "/settings/security/totp/confirm",
+            post(security::confirm_totp),
+        )
+        .route(
+            "/settings/security/totp/disable",
+            post(security::disable_totp),
+        )
+        .route(
+            "/settings/security/recovery-codes",
+            post(security::regenerate_recovery_codes),
+        )
+        .route(
+            "/settings/security/passkeys/options",
+            post(passkeys::options),
+        )
+        .route("/settings/security/passkeys", post(passkeys::add))
+        .route(
+            "/settings/security/passkeys/{id}/rename",
+            post(passkeys::rename),
+        )
+        .route(
+            "/settings/security/passkeys/{id}/remove",
+            post(passkeys::remove),
+        )
+        .route(
+            "/settings/security/sessions/sign-out-others",
+            post(security::sign_out_others),
+        )
+        .route(
+            "/settings/security/sessions/{handle}/sign-out",
+            post(security::sign_out_session),
+        )
+        .route(
+            "/settings/security/require-two-factor",
+            post(security::save_requirement),
         )
 }
 

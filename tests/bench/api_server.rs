@@ -80,7 +80,12 @@ pub async fn token(store: &Store) -> String {
 
 /// Serves `store` on its own runtime thread pool; returns the address once it answers.
 pub async fn serve(store: &Store) -> SocketAddr {
-    serve_state(AppState::new(store.clone(), Config::default())).await
+    serve_state(AppState::new(
+        store.clone(),
+        Config::default(),
+        connect_tokens::auth::secret_key::SecretKey::generate(),
+    ))
+    .await
 }
 
 /// Serves `state` on its own runtime thread pool; returns the address once it answers.

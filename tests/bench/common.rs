@@ -43,7 +43,11 @@ pub async fn console(store: &Store) -> Console {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(connect_tokens::serve(
         listener,
-        AppState::new(store.clone(), Config::default()),
+        AppState::new(
+            store.clone(),
+            Config::default(),
+            connect_tokens::auth::secret_key::SecretKey::generate(),
+        ),
     ));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -20,7 +20,12 @@ async fn main() {
     let plaintext = api_server::token(&bench.store).await;
     let off = api_server::serve(&bench.store).await;
     let on = api_server::serve_state(
-        AppState::new(bench.store.clone(), Config::default()).with_metrics(),
+        AppState::new(
+            bench.store.clone(),
+            Config::default(),
+            connect_tokens::auth::secret_key::SecretKey::generate(),
+        )
+        .with_metrics(),
     )
     .await;
     let auth = format!("Authorization: Bearer {plaintext}");

@@ -53,7 +53,14 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
     let store = Store::connect(&url).await.expect("database");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(store.clone(), config);
+    let key = connect_tokens::auth::secret_key::SecretKey::load_or_create(
+        &config
+            .secret_key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("secret.key")),
+    )
+    .expect("secret key");
+    let state = AppState::new(store.clone(), config, key);
     tokio::spawn(connect_tokens::serve(listener, state));
     TestApp {
         addr,

@@ -139,7 +139,7 @@ pub async fn account_action(
         "reset-password" => {
             let new_password = random_base62(20);
             let hash = password::hash(new_password.clone()).await?;
-            app.store.set_password(&user.id, &hash).await?;
+            app.store.set_password(&user.id, &hash, None).await?;
             let event = AuditEvent::new(
                 AuditAction::UserPasswordReset,
                 &admin.user.username,

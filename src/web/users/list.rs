@@ -72,7 +72,7 @@ pub async fn create(
     } else {
         (input.password.clone(), false)
     };
-    if let Err(e) = password::check_new_password(&password) {
+    if let Err(e) = password::check_new_password(&password, &username) {
         return fail(e, input).await;
     }
     let hash = password::hash(password.clone()).await?;
