@@ -163,6 +163,15 @@ pub enum AdminCommand {
 pub enum UserCommand {
     /// Create a non-admin user; the password is read from standard input (or prompted).
     Create(CreateUserArgs),
+    /// Remove a locked-out user's second factors (authenticator app, passkeys, recovery codes),
+    /// so that their password alone signs them in (and, where two-factor authentication is
+    /// required, on to setting it up again). Audited.
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor {
+        /// Whose.
+        #[arg(long)]
+        username: String,
+    },
 }
 
 /// Options of `admin create` / `user create`.
@@ -200,6 +209,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(store, *args, &cli.global.data_dir).await,
         Command::Admin(AdminCommand::Create(a)) => create_user(&store, a, Role::Admin).await,
         Command::User(UserCommand::Create(a)) => create_user(&store, a, Role::User).await,
+        Command::User(UserCommand::ResetTwoFactor { username }) => {
+            reset_two_factor(&store, &username).await
+        }
         Command::Admin(AdminCommand::Token {
             username,
             description,
@@ -325,6 +337,30 @@ async fn create_user(store: &Store, a: CreateUserArgs, role: Role) -> anyhow::Re
         Err(crate::store::StoreError::Conflict(_)) => bail!("user {} already exists", a.username),
         Err(e) => Err(e.into()),
     }
+}
+
+async fn reset_two_factor(store: &Store, username: &str) -> anyhow::Result<()> {
+    use crate::domain::audit::{AuditAction, AuditEvent};
+    let Some((user, _)) = store.user_for_login(username).await? else {
+        bail!("no user {username}");
+    };
+    let before = store.factors(&user.id).await?;
+    store.reset_two_factor(&user.id).await?;
+    let detail = format!(
+        "authenticator app: {}, passkeys: {}, recovery codes: {}",
+        if before.totp { "removed" } else { "none" },
+        before.passkeys,
+        before.recovery_left
+    );
+    let event = AuditEvent::new(AuditAction::TwoFactorReset, "cli", "cli")
+        .target(&user.username)
+        .detail(&detail);
+    store.audit(&event, crate::domain::now()).await?;
+    println!(
+        "two-factor authentication of {} reset ({detail})",
+        user.username
+    );
+    Ok(())
 }
 
 async fn admin_token(

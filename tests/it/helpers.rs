@@ -50,16 +50,21 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         Ok(base) if base.starts_with("postgres") => fresh_postgres(&base).await,
         _ => connect_tokens::config::sqlite_url(&data_dir),
     };
+    let mut config = config;
+    if config.secret_key_file.is_none() {
+        config.secret_key_file = Some(data_dir.join("secret.key"));
+    }
+    spawn_on(url, data_dir, config).await
+}
+
+/// The server on `url`, with `data_dir` as its own (removed when it is dropped).
+async fn spawn_on(url: String, data_dir: PathBuf, config: Config) -> TestApp {
     let store = Store::connect(&url).await.expect("database");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let key = connect_tokens::auth::secret_key::SecretKey::load_or_create(
-        &config
-            .secret_key_file
-            .clone()
-            .unwrap_or_else(|| data_dir.join("secret.key")),
-    )
-    .expect("secret key");
+    let key_file = config.secret_key_file.clone().expect("a key file");
+    let key =
+        connect_tokens::auth::secret_key::SecretKey::load_or_create(&key_file).expect("secret key");
     let state = AppState::new(store.clone(), config, key);
     tokio::spawn(connect_tokens::serve(listener, state));
     TestApp {
@@ -68,6 +73,18 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         database_url: url,
         data_dir,
         client: no_redirect_client(),
+    }
+}
+
+impl TestApp {
+    /// A second instance on the same database with the same secret key file (as two instances
+    /// of a PostgreSQL deployment are run).
+    pub async fn sibling(&self) -> TestApp {
+        let config = Config {
+            secret_key_file: Some(self.data_dir.join("secret.key")),
+            ..Config::default()
+        };
+        spawn_on(self.database_url.clone(), temp_dir("sibling"), config).await
     }
 }
 

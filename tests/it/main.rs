@@ -7,6 +7,7 @@ mod readme;
 mod scale;
 mod screens;
 mod search;
+mod security;
 
 mod api;
 mod browser;
