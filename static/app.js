@@ -237,9 +237,16 @@
           return post(addForm.action, { csrf: csrf, name: name, credential: credentialJSON(cred) });
         })
         .then(function (done) {
-          var codes = document.getElementById("recovery-codes-form");
-          if (done.recovery_codes && codes) codes.submit();
-          else location.assign(done.redirect);
+          if (!done.recovery_codes) return location.assign(done.redirect);
+          // The first second factor: on to the recovery codes, made and shown once.
+          var codes = document.createElement("form");
+          codes.method = "post";
+          codes.action = "/settings/security/recovery-codes";
+          var token = document.createElement("input");
+          token.type = "hidden"; token.name = "csrf"; token.value = csrf;
+          codes.appendChild(token);
+          document.body.appendChild(codes);
+          codes.submit();
         })
         .catch(function (err) { addButton.disabled = false; showError(error, err); });
     });
