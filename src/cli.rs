@@ -280,9 +280,15 @@ async fn serve(store: Store, args: ServeArgs, data_dir: &std::path::Path) -> any
         say("note: cookies are not marked Secure; behind HTTPS start with --secure-cookies");
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Browsers offer passkeys to a named host only: on a loopback address, point at localhost.
+    let origin = match &state.config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None if addr.ip().is_loopback() => format!("{scheme}://localhost:{}", addr.port()),
+        None => format!("{scheme}://{addr}"),
+    };
     let on_ready = Box::new(move || {
         say(&format!(
-            "connect-tokens is listening: sign in at {scheme}://{addr}/login"
+            "connect-tokens is listening: sign in at {origin}/login"
         ));
     });
     let serving = crate::Serving {

@@ -31,7 +31,11 @@ impl Chrome {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("never reached {path}; at {}: {}", self.path().await, self.source().await);
+        panic!(
+            "never reached {path}; at {}: {}",
+            self.path().await,
+            self.source().await
+        );
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -119,7 +123,11 @@ async fn add_a_passkey_then_sign_in_with_password_and_passkey_and_with_the_passk
         .await;
     let creds = creds.as_array().unwrap();
     assert_eq!(creds.len(), 1);
-    assert_eq!(creds[0]["isResidentCredential"], json!(true), "discoverable");
+    assert_eq!(
+        creds[0]["isResidentCredential"],
+        json!(true),
+        "discoverable"
+    );
     assert_eq!(creds[0]["rpId"], json!("localhost"));
     c.goto_localhost(&app, "/settings/security").await;
     assert!(c.source().await.contains("Test laptop"));
@@ -137,7 +145,11 @@ async fn add_a_passkey_then_sign_in_with_password_and_passkey_and_with_the_passk
     // The passkey alone.
     c.sign_out().await;
     c.goto_localhost(&app, "/login").await;
-    c.find("#passkey-sign-in:not([hidden])").await.click().await.unwrap();
+    c.find("#passkey-sign-in:not([hidden])")
+        .await
+        .click()
+        .await
+        .unwrap();
     c.wait_for_path("/dashboard").await;
     c.find("nav.sidebar").await;
 
@@ -176,7 +188,11 @@ async fn add_a_passkey_then_sign_in_with_password_and_passkey_and_with_the_passk
     c.find(".notice").await;
     c.sign_out().await;
     c.goto_localhost(&app, "/login").await;
-    c.find("#passkey-sign-in:not([hidden])").await.click().await.unwrap();
+    c.find("#passkey-sign-in:not([hidden])")
+        .await
+        .click()
+        .await
+        .unwrap();
     c.find("#passkey-error:not([hidden])").await;
     assert_eq!(c.path().await, "/login");
     c.webauthn(
@@ -195,7 +211,11 @@ async fn an_authenticator_app_is_set_up_and_used_without_javascript_by_keyboard(
     c.password_step(&app, "admin", &password).await;
     c.wait_for_path("/dashboard").await;
     c.goto_localhost(&app, "/settings/security").await;
-    assert!(c.source().await.contains("Adding a passkey needs JavaScript"));
+    assert!(
+        c.source()
+            .await
+            .contains("Adding a passkey needs JavaScript")
+    );
     c.find("form[action='/settings/security/totp/setup'] button")
         .await
         .send_keys(&char::from(Key::Enter).to_string())
@@ -215,7 +235,11 @@ async fn an_authenticator_app_is_set_up_and_used_without_javascript_by_keyboard(
     c.sign_out().await;
     c.password_step(&app, "admin", &password).await;
     c.wait_for_path("/login/two-factor").await;
-    assert_eq!(c.active_id().await, "code", "the code field takes the focus");
+    assert_eq!(
+        c.active_id().await,
+        "code",
+        "the code field takes the focus"
+    );
     c.press_text(&code_at(&secret, now() + 30)).await;
     c.press(Key::Enter).await;
     c.wait_for_path("/dashboard").await;
