@@ -3,17 +3,18 @@
 //! sees the same counts.
 
 use crate::domain::audit::AuditAction;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 
-/// Refuses an attempt when the account or the source has had too many `failure`s lately.
-pub async fn check(
+/// Why an attempt must wait, when the account or the source has had too many `failure`s lately
+/// (`None`: go ahead).
+pub async fn refusal(
     app: &AppState,
     failure: AuditAction,
     account: &str,
     source: &str,
     now: i64,
-) -> AppResult<()> {
+) -> AppResult<Option<String>> {
     let since = now - app.config.login_window_secs;
     let by_account = app.store.count_by_actor(failure, account, since).await?;
     let by_source = app.store.count_by_source(failure, source, since).await?;
@@ -25,9 +26,9 @@ pub async fn check(
             AuditAction::TwoFactorFailure => "codes",
             _ => "sign-ins",
         };
-        return Err(AppError::TooManyRequests(format!(
+        return Ok(Some(format!(
             "Too many failed {what}. Wait {minutes} minutes and try again."
         )));
     }
-    Ok(())
+    Ok(None)
 }

@@ -7,6 +7,7 @@ pub mod device;
 pub mod expiry;
 pub mod names;
 pub mod permission;
+pub mod refusal;
 pub mod scope;
 pub mod text;
 pub mod token;

@@ -14,7 +14,7 @@ use crate::auth::two_factor::Method;
 use crate::auth::{ClientAddr, password, throttle};
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::token;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 use crate::store::sessions::SessionStage;
 use crate::store::users::User;
@@ -104,13 +104,9 @@ pub async fn submit(
     } else {
         username.clone()
     };
-    if let Err(e) = throttle::check(&app, AuditAction::SigninFailure, &actor, &source, now).await {
-        return match e {
-            AppError::TooManyRequests(msg) => {
-                page(&app, &headers, username, msg, StatusCode::TOO_MANY_REQUESTS)
-            }
-            other => Err(other),
-        };
+    let failure = AuditAction::SigninFailure;
+    if let Some(msg) = throttle::refusal(&app, failure, &actor, &source, now).await? {
+        return page(&app, &headers, username, msg, StatusCode::TOO_MANY_REQUESTS);
     }
     let found = app.store.user_for_login(&username).await?;
     let (user, stored) = match found {

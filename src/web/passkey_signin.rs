@@ -114,11 +114,8 @@ pub async fn second_step(
     let now = crate::domain::now();
     let user = &pending.user;
     let failure = AuditAction::TwoFactorFailure;
-    if let Err(e) = throttle::check(&app, failure, &user.username, &source, now).await {
-        return match e {
-            AppError::TooManyRequests(msg) => Ok(json_error(StatusCode::TOO_MANY_REQUESTS, &msg)),
-            other => Err(other),
-        };
+    if let Some(msg) = throttle::refusal(&app, failure, &user.username, &source, now).await? {
+        return Ok(json_error(StatusCode::TOO_MANY_REQUESTS, &msg));
     }
     let key = ceremony_key("second-step", &pending.session_hash);
     let state = app.store.take_ceremony(&key, now - CEREMONY_SECS).await?;
@@ -183,11 +180,8 @@ pub async fn sign_in(
     };
     let now = crate::domain::now();
     let failure = AuditAction::SigninFailure;
-    if let Err(e) = throttle::check(&app, failure, PASSKEY_ACTOR, &source, now).await {
-        return match e {
-            AppError::TooManyRequests(msg) => Ok(json_error(StatusCode::TOO_MANY_REQUESTS, &msg)),
-            other => Err(other),
-        };
+    if let Some(msg) = throttle::refusal(&app, failure, PASSKEY_ACTOR, &source, now).await? {
+        return Ok(json_error(StatusCode::TOO_MANY_REQUESTS, &msg));
     }
     let (anchor, _) = session::login_anchor(&app, &headers);
     let state = app

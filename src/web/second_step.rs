@@ -15,7 +15,7 @@ use crate::auth::session::PendingSignin;
 use crate::auth::two_factor::{self, Method};
 use crate::auth::{ClientAddr, throttle};
 use crate::domain::audit::{AuditAction, AuditEvent};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 
 /// The one message for a wrong, used or late code.
@@ -86,21 +86,9 @@ pub async fn submit(
     };
     let now = crate::domain::now();
     let user = &pending.user;
-    if let Err(e) = throttle::check(
-        &app,
-        AuditAction::TwoFactorFailure,
-        &user.username,
-        &source,
-        now,
-    )
-    .await
-    {
-        return match e {
-            AppError::TooManyRequests(msg) => {
-                page(&app, &pending, msg, StatusCode::TOO_MANY_REQUESTS).await
-            }
-            other => Err(other),
-        };
+    let failure = AuditAction::TwoFactorFailure;
+    if let Some(msg) = throttle::refusal(&app, failure, &user.username, &source, now).await? {
+        return page(&app, &pending, msg, StatusCode::TOO_MANY_REQUESTS).await;
     }
     let typed = f.code.trim();
     let method = if typed.is_empty() || typed.len() > 64 {

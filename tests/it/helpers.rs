@@ -503,3 +503,24 @@ pub fn unmask_csrf(masked: &str) -> String {
     assert_eq!(token.len(), 64, "a SHA-256 in hex");
     token
 }
+
+/// RFC 4648 base32 (upper case, spaces ignored), written here rather than taken from the
+/// server's code.
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let v = ALPHABET.iter().position(|a| *a == c).expect("base32") as u64;
+        value = (value << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((value >> bits) as u8);
+            value &= (1 << bits) - 1;
+        }
+    }
+    out
+}

@@ -21,27 +21,6 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     &html[from..from + html[from..].find(end).unwrap()]
 }
 
-/// RFC 4648 base32 (upper case, spaces ignored), written here rather than taken from the
-/// server's code.
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
-    for c in text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-    {
-        let v = ALPHABET.iter().position(|a| *a == c).expect("base32") as u64;
-        value = (value << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((value >> bits) as u8);
-            value &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 /// A signed-in session's form post of `form` (plus its CSRF token, taken from the tab).
 async fn post_tab(b: &Browser, action: &str, form: &[(&str, &str)]) -> crate::helpers::Resp {
     b.submit("/settings/security", action, form).await
@@ -58,7 +37,7 @@ async fn enrol_totp(b: &Browser) -> (Vec<u8>, Vec<String>) {
         page.body.contains("<svg role=\"img\""),
         "QR code drawn inline"
     );
-    let secret = base32_decode(between(&page.body, "id=\"totp-secret\">", "<"));
+    let secret = crate::helpers::base32_decode(between(&page.body, "id=\"totp-secret\">", "<"));
     assert_eq!(secret.len(), 20);
     // A wrong code first: refused, nothing confirmed.
     let wrong = format!(

@@ -185,11 +185,8 @@ pub async fn disable_totp(
         security_page(&app, &user, "", fb, status)
     };
     let failure = AuditAction::TwoFactorFailure;
-    if let Err(e) = throttle::check(&app, failure, name, &source, now).await {
-        return match e {
-            AppError::TooManyRequests(msg) => refuse(msg, StatusCode::TOO_MANY_REQUESTS).await,
-            other => Err(other),
-        };
+    if let Some(msg) = throttle::refusal(&app, failure, name, &source, now).await? {
+        return refuse(msg, StatusCode::TOO_MANY_REQUESTS).await;
     }
     if !may_remove_factor(&app, &user, true).await? {
         let msg = "Two-factor authentication is required for your account: add a passkey before turning the app off.".to_owned();

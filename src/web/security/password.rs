@@ -11,7 +11,7 @@ use super::{Feedback, security_page};
 use crate::auth::session::CurrentUser;
 use crate::auth::{ClientAddr, password, throttle};
 use crate::domain::audit::{AuditAction, AuditEvent};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 
 /// The Password section's fields.
@@ -41,11 +41,9 @@ pub async fn change_password(
         };
         security_page(&app, &user, "", fb, status)
     };
-    if let Err(e) = throttle::check(&app, AuditAction::SigninFailure, &name, &source, now).await {
-        return match e {
-            AppError::TooManyRequests(msg) => refuse(msg, StatusCode::TOO_MANY_REQUESTS).await,
-            other => Err(other),
-        };
+    let failure = AuditAction::SigninFailure;
+    if let Some(msg) = throttle::refusal(&app, failure, &name, &source, now).await? {
+        return refuse(msg, StatusCode::TOO_MANY_REQUESTS).await;
     }
     let stored = app.store.user_for_login(&name).await?.map(|(_, hash)| hash);
     if f.current_password.is_empty()

@@ -225,7 +225,7 @@ async fn an_authenticator_app_is_set_up_and_used_without_javascript_by_keyboard(
     c.find(".qr-frame svg").await;
     c.screenshot("totp-setup").await;
     let secret = c.find("#totp-secret").await.text().await.unwrap();
-    let secret = base32(&secret);
+    let secret = crate::helpers::base32_decode(&secret);
     // The code field has the focus; typing and Enter confirm.
     assert_eq!(c.active_id().await, "totp-code");
     c.press_text(&code_at(&secret, now())).await;
@@ -250,19 +250,4 @@ impl Chrome {
         let el = self.client.active_element().await.unwrap();
         el.send_keys(text).await.unwrap();
     }
-}
-
-fn base32(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
-    for c in text.bytes().filter(|c| c.is_ascii_alphanumeric()) {
-        value = (value << 5) | ALPHABET.iter().position(|a| *a == c).unwrap() as u64;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((value >> bits) as u8);
-            value &= (1 << bits) - 1;
-        }
-    }
-    out
 }

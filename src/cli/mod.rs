@@ -1,6 +1,8 @@
-//! The command line: `serve`, `admin create|token`, `user create`, `import-devices`.
+//! The command line: `serve`, `admin create|token`, `user create|reset-2fa`, `import-devices`.
 
-use std::io::{BufRead, IsTerminal, Write};
+mod users;
+
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -8,12 +10,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
-use crate::domain::names;
 use crate::domain::scope::Role;
 use crate::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
 use crate::state::AppState;
 use crate::store::Store;
-use crate::store::users::NewUser;
 
 /// connect-tokens: scoped API access tokens for device fleets.
 #[derive(Debug, Parser)]
@@ -207,10 +207,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .context("cannot open the database")?;
     match cli.command {
         Command::Serve(args) => serve(store, *args, &cli.global.data_dir).await,
-        Command::Admin(AdminCommand::Create(a)) => create_user(&store, a, Role::Admin).await,
-        Command::User(UserCommand::Create(a)) => create_user(&store, a, Role::User).await,
+        Command::Admin(AdminCommand::Create(a)) => users::create(&store, a, Role::Admin).await,
+        Command::User(UserCommand::Create(a)) => users::create(&store, a, Role::User).await,
         Command::User(UserCommand::ResetTwoFactor { username }) => {
-            reset_two_factor(&store, &username).await
+            users::reset_two_factor(&store, &username).await
         }
         Command::Admin(AdminCommand::Token {
             username,
@@ -303,70 +303,6 @@ async fn serve(store: Store, args: ServeArgs, data_dir: &std::path::Path) -> any
 /// Prints a line on standard output; a closed stdout must not bring the server down.
 fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
-}
-
-/// Reads a password: a prompt without echo is not available without extra crates, so on a
-/// terminal we ask twice and warn; otherwise we read one line of standard input.
-fn read_password(username: &str) -> anyhow::Result<String> {
-    let stdin = std::io::stdin();
-    let mut line = String::new();
-    if stdin.is_terminal() {
-        eprint!("Password (input is visible; pipe it from a file or secret store to avoid that): ");
-        std::io::stderr().flush()?;
-    }
-    stdin.lock().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\n', '\r']).to_owned();
-    if let Err(e) = crate::auth::password::check_new_password(&password, username) {
-        bail!(e);
-    }
-    Ok(password)
-}
-
-async fn create_user(store: &Store, a: CreateUserArgs, role: Role) -> anyhow::Result<()> {
-    names::validate_username(&a.username).map_err(anyhow::Error::msg)?;
-    let password = read_password(&a.username)?;
-    let hash = crate::auth::password::hash(password)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let new = NewUser {
-        username: &a.username,
-        email: &a.email,
-        display_name: "",
-        role,
-        password_hash: &hash,
-    };
-    match store.create_user(&new, crate::domain::now()).await {
-        Ok(u) => {
-            println!("created {} {}", role.as_str(), u.username);
-            Ok(())
-        }
-        Err(crate::store::StoreError::Conflict(_)) => bail!("user {} already exists", a.username),
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn reset_two_factor(store: &Store, username: &str) -> anyhow::Result<()> {
-    use crate::domain::audit::{AuditAction, AuditEvent};
-    let Some((user, _)) = store.user_for_login(username).await? else {
-        bail!("no user {username}");
-    };
-    let before = store.factors(&user.id).await?;
-    store.reset_two_factor(&user.id).await?;
-    let detail = format!(
-        "authenticator app: {}, passkeys: {}, recovery codes: {}",
-        if before.totp { "removed" } else { "none" },
-        before.passkeys,
-        before.recovery_left
-    );
-    let event = AuditEvent::new(AuditAction::TwoFactorReset, "cli", "cli")
-        .target(&user.username)
-        .detail(&detail);
-    store.audit(&event, crate::domain::now()).await?;
-    println!(
-        "two-factor authentication of {} reset ({detail})",
-        user.username
-    );
-    Ok(())
 }
 
 async fn admin_token(
