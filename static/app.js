@@ -206,6 +206,10 @@
     var body = new URLSearchParams();
     Object.keys(fields).forEach(function (k) { body.append(k, fields[k]); });
     return fetch(url, { method: "POST", body: body, credentials: "same-origin" }).then(function (res) {
+      // An error page (an expired form, a signed-out session) is HTML, not JSON.
+      if ((res.headers.get("content-type") || "").indexOf("application/json") !== 0) {
+        throw new Error("The request failed (" + res.status + "): reload the page and try again.");
+      }
       return res.json().then(function (data) {
         if (!res.ok) throw new Error(data.error || "The request failed.");
         return data;

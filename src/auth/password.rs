@@ -103,6 +103,19 @@ pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool>
     .await
 }
 
+/// Whether `typed` is the current password of `username` (checked like a sign-in).
+pub async fn is_current(
+    store: &crate::store::Store,
+    username: &str,
+    typed: &str,
+) -> AppResult<bool> {
+    if typed.is_empty() {
+        return Ok(false);
+    }
+    let stored = store.user_for_login(username).await?.map(|(_, hash)| hash);
+    verify(typed.to_owned(), stored).await
+}
+
 /// Warms the dummy hash so the first unknown-user sign-in is not faster than the rest.
 pub fn warm_up() {
     let _ = dummy_hash();

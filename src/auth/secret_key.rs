@@ -68,18 +68,22 @@ impl SecretKey {
                 Self::from_hex(text.trim()).ok_or(KeyFileError::Malformed(shown))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Written whole under a temporary name, then linked into place: another process
+                // starting at the same moment sees no file or a whole one, never half of it.
                 let key = Self::generate();
+                let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                match options.open(path) {
-                    Ok(mut file) => {
-                        writeln!(file, "{}", hex(&key.0))
-                            .and_then(|()| file.sync_all())
-                            .map_err(io)?;
-                        Ok(key)
-                    }
+                let written = options.open(&tmp).and_then(|mut file| {
+                    writeln!(file, "{}", hex(&key.0))?;
+                    file.sync_all()
+                });
+                let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+                let _ = std::fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => Ok(key),
                     // Another process made it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         Self::load_or_create(path)
@@ -89,6 +93,14 @@ impl SecretKey {
             }
             Err(e) => Err(io(e)),
         }
+    }
+
+    /// A one-way check value of the key: stored in the database at first start, so that an
+    /// instance given another key refuses to start instead of failing every code.
+    pub fn check_value(&self) -> String {
+        let mut input = b"connect-tokens secret key check\0".to_vec();
+        input.extend_from_slice(&self.0);
+        crate::domain::token::sha256_hex(&input)
     }
 
     fn from_hex(text: &str) -> Option<Self> {
@@ -136,6 +148,26 @@ impl SecretKey {
             )
             .ok()
     }
+}
+
+/// Refuses `key` (read from `shown`) when the database's secrets were sealed with another: every
+/// instance on one database must be given the same key file.
+pub async fn check_against(
+    store: &crate::store::Store,
+    key: &SecretKey,
+    shown: &str,
+) -> Result<(), String> {
+    let recorded = store
+        .secret_key_check(&key.check_value())
+        .await
+        .map_err(|e| e.to_string())?;
+    if recorded != key.check_value() {
+        return Err(format!(
+            "the secret key in {shown} is not the one this database's secrets were sealed with: \
+             give every instance the same --secret-key-file"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

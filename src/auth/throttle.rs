@@ -6,17 +6,20 @@ use crate::domain::audit::AuditAction;
 use crate::error::AppResult;
 use crate::state::AppState;
 
-/// Why an attempt must wait, when the account or the source has had too many `failure`s lately
-/// (`None`: go ahead).
+/// Why an attempt must wait, when the account (if one is named) or the source has had too many
+/// `failure`s lately (`None`: go ahead).
 pub async fn refusal(
     app: &AppState,
     failure: AuditAction,
-    account: &str,
+    account: Option<&str>,
     source: &str,
     now: i64,
 ) -> AppResult<Option<String>> {
     let since = now - app.config.login_window_secs;
-    let by_account = app.store.count_by_actor(failure, account, since).await?;
+    let by_account = match account {
+        Some(account) => app.store.count_by_actor(failure, account, since).await?,
+        None => 0,
+    };
     let by_source = app.store.count_by_source(failure, source, since).await?;
     if by_account >= app.config.login_max_failures_per_account
         || by_source >= app.config.login_max_failures_per_source

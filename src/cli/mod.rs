@@ -252,6 +252,9 @@ async fn serve(store: Store, args: ServeArgs, data_dir: &std::path::Path) -> any
         }
     };
     let secret_key = crate::auth::secret_key::SecretKey::load_or_create(&key_file)?;
+    crate::auth::secret_key::check_against(&store, &secret_key, &key_file.display().to_string())
+        .await
+        .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;

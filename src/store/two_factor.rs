@@ -135,6 +135,12 @@ impl Store {
     ) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin().await?;
+            // The user's row first: two regenerations at once take turns, so the second's
+            // delete sees the first's codes (else both sets would be left on PostgreSQL).
+            sqlx::query("UPDATE users SET last_login = last_login WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -208,6 +214,23 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Records `check` as the secret key's check value unless one is recorded; returns the one
+    /// recorded.
+    pub async fn secret_key_check(&self, check: &str) -> StoreResult<String> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ('secret_key_check', $1) \
+                 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(check)
+            .execute(db)
+            .await?;
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'secret_key_check'")
+                .fetch_one(db)
+                .await?
+        }))
     }
 
     /// A console-wide setting.

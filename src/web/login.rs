@@ -61,10 +61,15 @@ fn page(
 pub async fn form(
     State(app): State<AppState>,
     MaybeUser(user): MaybeUser,
+    pending: Option<Extension<PendingSignin>>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     if user.is_some() {
         return Ok(Redirect::to("/dashboard").into_response());
+    }
+    // Half-way through: the second step (whose Cancel starts over).
+    if pending.is_some() {
+        return Ok(Redirect::to("/login/two-factor").into_response());
     }
     page(&app, &headers, String::new(), String::new(), StatusCode::OK)
 }
@@ -105,7 +110,7 @@ pub async fn submit(
         username.clone()
     };
     let failure = AuditAction::SigninFailure;
-    if let Some(msg) = throttle::refusal(&app, failure, &actor, &source, now).await? {
+    if let Some(msg) = throttle::refusal(&app, failure, Some(&actor), &source, now).await? {
         return page(&app, &headers, username, msg, StatusCode::TOO_MANY_REQUESTS);
     }
     let found = app.store.user_for_login(&username).await?;

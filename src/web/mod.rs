@@ -78,25 +78,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(admin)
         .route_layer(from_fn(require_user));
     Router::new()
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
-        .route(
-            "/login/two-factor",
-            get(second_step::form).post(second_step::submit),
-        )
-        .route(
-            "/login/two-factor/passkey/options",
-            post(passkey_signin::second_step_options),
-        )
-        .route(
-            "/login/two-factor/passkey",
-            post(passkey_signin::second_step),
-        )
-        .route(
-            "/login/passkey/options",
-            post(passkey_signin::sign_in_options),
-        )
-        .route("/login/passkey", post(passkey_signin::sign_in))
+        .merge(login_routes())
         .route(
             "/static/app.css",
             get(|| static_file(include_str!("../../static/app.css"), "text/css")),
@@ -118,6 +100,30 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .layer(from_fn(html_errors))
                 .layer(body_limit()),
         )
+}
+
+/// Sign-in (password, second step, passkey) and sign-out: open to every visitor.
+fn login_routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route(
+            "/login/two-factor",
+            get(second_step::form).post(second_step::submit),
+        )
+        .route(
+            "/login/two-factor/passkey/options",
+            post(passkey_signin::second_step_options),
+        )
+        .route(
+            "/login/two-factor/passkey",
+            post(passkey_signin::second_step),
+        )
+        .route(
+            "/login/passkey/options",
+            post(passkey_signin::sign_in_options),
+        )
+        .route("/login/passkey", post(passkey_signin::sign_in))
 }
 
 /// The Security tab's routes (every signed-in user; those still to enrol reach only these).

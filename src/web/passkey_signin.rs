@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::login::complete_signin;
-use super::security::passkeys::json_error;
+use super::security::passkeys::{json_error, no_passkeys};
 use crate::auth::passkeys::{self, CEREMONY_SECS, ceremony_key, parse_assertion};
 use crate::auth::session::{self, PendingSignin};
 use crate::auth::two_factor::Method;
@@ -23,7 +23,8 @@ use crate::store::passkeys::PasskeyRow;
 /// The one message for a refused passkey.
 const REFUSED: &str = "That passkey was not accepted.";
 
-/// Who a passwordless attempt is audited and throttled as (no username is typed).
+/// Who a failed passwordless attempt is audited as (no username is typed; it is throttled by
+/// its source address).
 const PASSKEY_ACTOR: &str = "[a passkey]";
 
 /// The browser's assertion.
@@ -31,10 +32,6 @@ const PASSKEY_ACTOR: &str = "[a passkey]";
 pub struct AssertionForm {
     #[serde(default)]
     credential: String,
-}
-
-fn no_passkeys() -> Response {
-    json_error(StatusCode::CONFLICT, "This server offers no passkeys.")
 }
 
 fn signed_in(cookies: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>) -> Response {
@@ -114,7 +111,7 @@ pub async fn second_step(
     let now = crate::domain::now();
     let user = &pending.user;
     let failure = AuditAction::TwoFactorFailure;
-    if let Some(msg) = throttle::refusal(&app, failure, &user.username, &source, now).await? {
+    if let Some(msg) = throttle::refusal(&app, failure, Some(&user.username), &source, now).await? {
         return Ok(json_error(StatusCode::TOO_MANY_REQUESTS, &msg));
     }
     let key = ceremony_key("second-step", &pending.session_hash);
@@ -159,7 +156,11 @@ pub async fn sign_in_options(
     let Some(rp) = app.passkeys.as_deref() else {
         return Ok(no_passkeys());
     };
-    let (anchor, _) = session::login_anchor(&app, &headers);
+    let (anchor, made) = session::login_anchor(&app, &headers);
+    if made.is_some() {
+        let msg = "Reload the sign-in page and try again.";
+        return Ok(json_error(StatusCode::UNAUTHORIZED, msg));
+    }
     let (options, state) = rp.start_discoverable().map_err(AppError::internal)?;
     let key = ceremony_key("sign-in", &anchor);
     app.store
@@ -180,7 +181,9 @@ pub async fn sign_in(
     };
     let now = crate::domain::now();
     let failure = AuditAction::SigninFailure;
-    if let Some(msg) = throttle::refusal(&app, failure, PASSKEY_ACTOR, &source, now).await? {
+    // By source only: no username is typed, and counting every passwordless failure against one
+    // shared name would let anyone shut passkey sign-in for all.
+    if let Some(msg) = throttle::refusal(&app, failure, None, &source, now).await? {
         return Ok(json_error(StatusCode::TOO_MANY_REQUESTS, &msg));
     }
     let (anchor, _) = session::login_anchor(&app, &headers);

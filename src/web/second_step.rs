@@ -87,7 +87,7 @@ pub async fn submit(
     let now = crate::domain::now();
     let user = &pending.user;
     let failure = AuditAction::TwoFactorFailure;
-    if let Some(msg) = throttle::refusal(&app, failure, &user.username, &source, now).await? {
+    if let Some(msg) = throttle::refusal(&app, failure, Some(&user.username), &source, now).await? {
         return page(&app, &pending, msg, StatusCode::TOO_MANY_REQUESTS).await;
     }
     let typed = f.code.trim();

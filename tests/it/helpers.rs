@@ -65,6 +65,9 @@ async fn spawn_on(url: String, data_dir: PathBuf, config: Config) -> TestApp {
     let key_file = config.secret_key_file.clone().expect("a key file");
     let key =
         connect_tokens::auth::secret_key::SecretKey::load_or_create(&key_file).expect("secret key");
+    connect_tokens::auth::secret_key::check_against(&store, &key, "the test key")
+        .await
+        .expect("the database's key");
     let state = AppState::new(store.clone(), config, key);
     tokio::spawn(connect_tokens::serve(listener, state));
     TestApp {

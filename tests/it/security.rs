@@ -409,6 +409,11 @@ async fn authenticator_app_enrolment_sign_in_replay_and_recovery_codes() {
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(r.location(), "/login/two-factor", "{path}");
     }
+    assert_eq!(
+        half.get("/login").await.location(),
+        "/login/two-factor",
+        "the sign-in page sends a half-done sign-in on"
+    );
     let step = half.get("/login/two-factor").await;
     assert_eq!(step.status, StatusCode::OK);
     assert!(step.body.contains("authenticator app"));
@@ -539,6 +544,14 @@ async fn turning_the_app_off_needs_a_code_or_the_password() {
     let password = app.create_user("ann", Role::User).await;
     let b = app.browser();
     b.login("ann", &password).await;
+    let r = post_tab(
+        &b,
+        "/settings/security/totp/disable",
+        &[("proof", &password)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "nothing to turn off");
+    assert!(r.body.contains("No authenticator app is set up"));
     let (_, _) = enrol_totp(&b).await;
     let r = post_tab(
         &b,
@@ -829,6 +842,18 @@ async fn passkey_ceremonies_refuse_what_does_not_hold_up() {
         .submit("/login", "/login/passkey", &[("credential", "{}")])
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Failed passwordless attempts count by source address only (20 in 15 minutes here), not
+    // against one shared name that anyone could exhaust for everybody.
+    for _ in 0..6 {
+        let r = anon
+            .submit("/login", "/login/passkey", &[("credential", "{}")])
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // Options need the pre-sign-in cookie the sign-in page sets.
+    let cookieless = app.browser();
+    let r = cookieless.post("/login/passkey/options", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "no CSRF anchor at all");
     let log = audit_entries(&app, 5).await;
     assert_eq!(
         (log[0].action.as_str(), log[0].actor.as_str()),
@@ -849,4 +874,42 @@ async fn user_id(app: &TestApp, username: &str) -> String {
         .unwrap()
         .0
         .id
+}
+
+#[tokio::test]
+async fn an_instance_with_another_secret_key_refuses_to_start() {
+    let app = spawn_app().await;
+    let other = crate::helpers::temp_dir("other-key").join("other.key");
+    let mut args: Vec<String> = Vec::new();
+    if app.database_url.starts_with("postgres") {
+        args.extend(["--database-url".into(), app.database_url.clone()]);
+    }
+    args.extend(["serve", "--bind", "127.0.0.1:0", "--secret-key-file"].map(String::from));
+    args.push(other.display().to_string());
+    let mut child = std::process::Command::new(crate::cli::BIN)
+        .arg("--data-dir")
+        .arg(&app.data_dir)
+        .args(&args)
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started with another key");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("not the one this database"), "{err}");
+    // Its key file was made (0600) before the check: the operator can compare or remove it.
+    assert!(other.exists());
 }

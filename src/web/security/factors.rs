@@ -185,8 +185,15 @@ pub async fn disable_totp(
         security_page(&app, &user, "", fb, status)
     };
     let failure = AuditAction::TwoFactorFailure;
-    if let Some(msg) = throttle::refusal(&app, failure, name, &source, now).await? {
+    if let Some(msg) = throttle::refusal(&app, failure, Some(name), &source, now).await? {
         return refuse(msg, StatusCode::TOO_MANY_REQUESTS).await;
+    }
+    if !app.store.factors(&user.user.id).await?.totp {
+        return refuse(
+            "No authenticator app is set up.".into(),
+            StatusCode::CONFLICT,
+        )
+        .await;
     }
     if !may_remove_factor(&app, &user, true).await? {
         let msg = "Two-factor authentication is required for your account: add a passkey before turning the app off.".to_owned();
@@ -197,11 +204,8 @@ pub async fn disable_totp(
         two_factor::check_code(&app, &user.user.id, proof, false, now)
             .await?
             .is_some()
-    } else if !f.proof.is_empty() {
-        let stored = app.store.user_for_login(name).await?.map(|(_, h)| h);
-        password::verify(f.proof.clone(), stored).await?
     } else {
-        false
+        password::is_current(&app.store, name, &f.proof).await?
     };
     if !proven {
         let event =

@@ -26,6 +26,11 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// The answer when this server offers no passkeys (no `--public-url`, not on loopback).
+pub(crate) fn no_passkeys() -> Response {
+    json_error(StatusCode::CONFLICT, "This server offers no passkeys.")
+}
+
 /// A passkey's name: one line, 1–64 characters.
 fn check_name(name: &str) -> Result<String, &'static str> {
     let name = name.trim();
@@ -38,10 +43,7 @@ fn check_name(name: &str) -> Result<String, &'static str> {
 /// `POST /settings/security/passkeys/options`: what `navigator.credentials.create()` needs.
 pub async fn options(State(app): State<AppState>, user: CurrentUser) -> AppResult<Response> {
     let Some(rp) = &app.passkeys else {
-        return Ok(json_error(
-            StatusCode::CONFLICT,
-            "This server offers no passkeys.",
-        ));
+        return Ok(no_passkeys());
     };
     let handle = passkeys::user_handle(&user.user.id)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("a user id is not a UUID")))?;
@@ -80,10 +82,7 @@ pub async fn add(
     Form(f): Form<FinishForm>,
 ) -> AppResult<Response> {
     let Some(rp) = &app.passkeys else {
-        return Ok(json_error(
-            StatusCode::CONFLICT,
-            "This server offers no passkeys.",
-        ));
+        return Ok(no_passkeys());
     };
     let now = crate::domain::now();
     let name = match check_name(&f.name) {

@@ -42,13 +42,10 @@ pub async fn change_password(
         security_page(&app, &user, "", fb, status)
     };
     let failure = AuditAction::SigninFailure;
-    if let Some(msg) = throttle::refusal(&app, failure, &name, &source, now).await? {
+    if let Some(msg) = throttle::refusal(&app, failure, Some(&name), &source, now).await? {
         return refuse(msg, StatusCode::TOO_MANY_REQUESTS).await;
     }
-    let stored = app.store.user_for_login(&name).await?.map(|(_, hash)| hash);
-    if f.current_password.is_empty()
-        || !password::verify(f.current_password.clone(), stored).await?
-    {
+    if !password::is_current(&app.store, &name, &f.current_password).await? {
         let event = AuditEvent::new(AuditAction::SigninFailure, &name, &source)
             .detail("wrong current password when changing it");
         app.store.audit(&event, now).await?;

@@ -1,10 +1,10 @@
 //! Ending one's own sessions: one (not someone else's) or all but this one.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 
 use crate::auth::ClientAddr;
-use crate::auth::session::CurrentUser;
+use crate::auth::session::{self, CurrentUser};
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -28,7 +28,9 @@ pub async fn sign_out_session(
         .detail("one session");
     app.store.audit(&event, crate::domain::now()).await?;
     if handle == user.handle {
-        return Ok(Redirect::to("/login").into_response());
+        // This very session: cleared in the browser too, as by Sign out.
+        let headers = session::end(&app, &user.session_hash).await?;
+        return Ok((AppendHeaders(headers), Redirect::to("/login")).into_response());
     }
     Ok(Redirect::to("/settings/security?done=session").into_response())
 }
