@@ -384,6 +384,20 @@ pub async fn make_token(
     user: Option<&str>,
     expires_at: i64,
 ) -> String {
+    let now = connect_tokens::domain::now();
+    make_token_with(app, target, perms, user, expires_at, "test", now).await
+}
+
+/// [`make_token`] with its description and creation time.
+pub async fn make_token_with(
+    app: &TestApp,
+    target: Option<Target>,
+    perms: Permissions,
+    user: Option<&str>,
+    expires_at: i64,
+    description: &str,
+    created_at: i64,
+) -> String {
     let kind = if target.is_some() {
         TokenKind::DeviceDetails
     } else {
@@ -400,7 +414,7 @@ pub async fn make_token(
                 kind,
                 hash: &t.hash,
                 hint: &t.hint,
-                description: "test",
+                description,
                 user_id: user_id.as_deref(),
                 target: target.as_ref(),
                 permissions: perms,
@@ -410,7 +424,7 @@ pub async fn make_token(
                 allowed_ips: "",
                 predecessor_id: None,
             },
-            connect_tokens::domain::now(),
+            created_at,
         )
         .await
         .unwrap();

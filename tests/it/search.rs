@@ -6,12 +6,14 @@
 
 use connect_tokens::domain::expiry::TokenStatus;
 use connect_tokens::domain::scope::{Permissions, Role, Target};
-use connect_tokens::domain::token::{self, TokenKind};
+use connect_tokens::domain::token::TokenKind;
 use connect_tokens::store::token_search::NEWEST_WINDOW;
-use connect_tokens::store::tokens::{NewToken, TokenFilter, TokenRecord};
+use connect_tokens::store::tokens::{TokenFilter, TokenRecord};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, make_token_with, spawn_app};
 
+/// A token described `description` made at `at` (one with "expired" in its description has
+/// expired a second later; the others live 30 days).
 async fn insert(
     app: &TestApp,
     description: &str,
@@ -19,41 +21,13 @@ async fn insert(
     target: Option<Target>,
     at: i64,
 ) {
-    let kind = if target.is_some() {
-        TokenKind::DeviceDetails
-    } else {
-        TokenKind::User
-    };
-    let g = token::generate(kind);
-    let user_id = match user {
-        Some(name) => Some(app.store.user_by_username(name).await.unwrap().unwrap().id),
-        None => None,
-    };
     let expires_at = if description.contains("expired") {
         at + 1
     } else {
         at + 86_400 * 30
     };
-    app.store
-        .insert_token(
-            &NewToken {
-                kind,
-                hash: &g.hash,
-                hint: &g.hint,
-                description,
-                user_id: user_id.as_deref(),
-                target: target.as_ref(),
-                permissions: Permissions::from_bits(1),
-                created_by: None,
-                expires_at,
-                form_nonce: None,
-                allowed_ips: "",
-                predecessor_id: None,
-            },
-            at,
-        )
-        .await
-        .unwrap();
+    let perms = Permissions::from_bits(1);
+    make_token_with(app, target, perms, user, expires_at, description, at).await;
 }
 
 /// What a substring test of each field says, in the list's order.
