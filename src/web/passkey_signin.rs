@@ -10,8 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::login::complete_signin;
-use super::security::passkeys::{json_error, no_passkeys};
-use crate::auth::passkeys::{self, CEREMONY_SECS, ceremony_key, parse_assertion};
+use super::security::passkeys::{
+    begin_ceremony, end_ceremony, json_error, no_passkeys, user_passkeys,
+};
+use crate::auth::passkeys::{self, parse_assertion};
 use crate::auth::session::{self, PendingSignin};
 use crate::auth::two_factor::Method;
 use crate::auth::{ClientAddr, throttle};
@@ -19,6 +21,9 @@ use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::passkeys::PasskeyRow;
+
+/// The answer to a second-step request without a half-done sign-in.
+const PASSWORD_FIRST: &str = "Sign in with your password first.";
 
 /// The one message for a refused passkey.
 const REFUSED: &str = "That passkey was not accepted.";
@@ -68,27 +73,14 @@ pub async fn second_step_options(
         return Ok(no_passkeys());
     };
     let Some(Extension(pending)) = pending else {
-        return Ok(json_error(
-            StatusCode::UNAUTHORIZED,
-            "Sign in with your password first.",
-        ));
+        return Ok(json_error(StatusCode::UNAUTHORIZED, PASSWORD_FIRST));
     };
-    let keys: Vec<_> = app
-        .store
-        .passkeys(&pending.user.id)
-        .await?
-        .iter()
-        .filter_map(|r| passkeys::from_stored(&r.passkey))
-        .collect();
+    let keys = user_passkeys(&app, &pending.user.id).await?;
     if keys.is_empty() {
         return Ok(json_error(StatusCode::CONFLICT, "You have no passkey."));
     }
-    let (options, state) = rp.start_authentication(&keys).map_err(AppError::internal)?;
-    let key = ceremony_key("second-step", &pending.session_hash);
-    app.store
-        .put_ceremony(&key, &state, crate::domain::now())
-        .await?;
-    Ok(Json(options).into_response())
+    let started = rp.start_authentication(&keys).map_err(AppError::internal)?;
+    begin_ceremony(&app, "second-step", &pending.session_hash, started).await
 }
 
 /// `POST /login/two-factor/passkey`.
@@ -103,10 +95,7 @@ pub async fn second_step(
         return Ok(no_passkeys());
     };
     let Some(Extension(pending)) = pending else {
-        return Ok(json_error(
-            StatusCode::UNAUTHORIZED,
-            "Sign in with your password first.",
-        ));
+        return Ok(json_error(StatusCode::UNAUTHORIZED, PASSWORD_FIRST));
     };
     let now = crate::domain::now();
     let user = &pending.user;
@@ -114,8 +103,7 @@ pub async fn second_step(
     if let Some(msg) = throttle::refusal(&app, failure, Some(&user.username), &source, now).await? {
         return Ok(json_error(StatusCode::TOO_MANY_REQUESTS, &msg));
     }
-    let key = ceremony_key("second-step", &pending.session_hash);
-    let state = app.store.take_ceremony(&key, now - CEREMONY_SECS).await?;
+    let state = end_ceremony(&app, "second-step", &pending.session_hash, now).await?;
     let rows = app.store.passkeys(&user.id).await?;
     let verified = state.and_then(|state| {
         let credential = parse_assertion(&f.credential).ok()?;
@@ -161,12 +149,8 @@ pub async fn sign_in_options(
         let msg = "Reload the sign-in page and try again.";
         return Ok(json_error(StatusCode::UNAUTHORIZED, msg));
     }
-    let (options, state) = rp.start_discoverable().map_err(AppError::internal)?;
-    let key = ceremony_key("sign-in", &anchor);
-    app.store
-        .put_ceremony(&key, &state, crate::domain::now())
-        .await?;
-    Ok(Json(options).into_response())
+    let started = rp.start_discoverable().map_err(AppError::internal)?;
+    begin_ceremony(&app, "sign-in", &anchor, started).await
 }
 
 /// `POST /login/passkey`.
@@ -187,10 +171,7 @@ pub async fn sign_in(
         return Ok(json_error(StatusCode::TOO_MANY_REQUESTS, &msg));
     }
     let (anchor, _) = session::login_anchor(&app, &headers);
-    let state = app
-        .store
-        .take_ceremony(&ceremony_key("sign-in", &anchor), now - CEREMONY_SECS)
-        .await?;
+    let state = end_ceremony(&app, "sign-in", &anchor, now).await?;
     let found = match (state, parse_assertion(&f.credential)) {
         (Some(state), Ok(credential)) => match rp.identify(&credential) {
             Ok((handle, id)) => app

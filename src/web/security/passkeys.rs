@@ -47,17 +47,46 @@ pub async fn options(State(app): State<AppState>, user: CurrentUser) -> AppResul
     };
     let handle = passkeys::user_handle(&user.user.id)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("a user id is not a UUID")))?;
-    let existing: Vec<_> = app
-        .store
-        .passkeys(&user.user.id)
-        .await?
-        .iter()
-        .filter_map(|row| passkeys::from_stored(&row.passkey))
-        .collect();
-    let (options, state) = rp
+    let existing = user_passkeys(&app, &user.user.id).await?;
+    let started = rp
         .start_registration(handle, &user.user.username, user.user.name(), &existing)
         .map_err(AppError::internal)?;
-    let key = ceremony_key("register", &user.session_hash);
+    begin_ceremony(&app, "register", &user.session_hash, started).await
+}
+
+/// A user's passkeys as webauthn-rs reads them.
+pub(crate) async fn user_passkeys(
+    app: &AppState,
+    user_id: &str,
+) -> AppResult<Vec<webauthn_rs::prelude::Passkey>> {
+    let rows = app.store.passkeys(user_id).await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| passkeys::from_stored(&row.passkey))
+        .collect())
+}
+
+/// Takes (once) the state [`begin_ceremony`] kept for `purpose` under `anchor`, unless the
+/// ceremony has timed out.
+pub(crate) async fn end_ceremony(
+    app: &AppState,
+    purpose: &str,
+    anchor: &str,
+    now: i64,
+) -> AppResult<Option<String>> {
+    let key = ceremony_key(purpose, anchor);
+    Ok(app.store.take_ceremony(&key, now - CEREMONY_SECS).await?)
+}
+
+/// Keeps a ceremony's state for `purpose` under `anchor` (until its second request takes it)
+/// and answers the browser the ceremony's options.
+pub(crate) async fn begin_ceremony(
+    app: &AppState,
+    purpose: &str,
+    anchor: &str,
+    (options, state): (serde_json::Value, String),
+) -> AppResult<Response> {
+    let key = ceremony_key(purpose, anchor);
     app.store
         .put_ceremony(&key, &state, crate::domain::now())
         .await?;
@@ -89,8 +118,7 @@ pub async fn add(
         Ok(n) => n,
         Err(msg) => return Ok(json_error(StatusCode::UNPROCESSABLE_ENTITY, msg)),
     };
-    let key = ceremony_key("register", &user.session_hash);
-    let Some(state) = app.store.take_ceremony(&key, now - CEREMONY_SECS).await? else {
+    let Some(state) = end_ceremony(&app, "register", &user.session_hash, now).await? else {
         let msg = "The passkey request has expired: try again.";
         return Ok(json_error(StatusCode::CONFLICT, msg));
     };
