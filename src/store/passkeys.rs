@@ -98,14 +98,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            sqlx::query(
-                "DELETE FROM recovery_codes WHERE user_id = $1 \
-                 AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) \
-                 AND NOT EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
-            )
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(super::two_factor::DROP_CODES_WITHOUT_FACTOR)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             n > 0
         }))

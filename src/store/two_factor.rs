@@ -32,6 +32,12 @@ impl Factors {
     }
 }
 
+/// Removes the recovery codes of user `$1` once they have no second factor left (they come
+/// with the first and go with the last).
+pub(super) const DROP_CODES_WITHOUT_FACTOR: &str = "DELETE FROM recovery_codes WHERE user_id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) \
+     AND NOT EXISTS (SELECT 1 FROM totp_secrets WHERE user_id = $1 AND confirmed_at IS NOT NULL)";
+
 impl Store {
     /// The user's authenticator app, confirmed or not.
     pub async fn totp(&self, user_id: &str) -> StoreResult<Option<TotpRow>> {
@@ -115,13 +121,10 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "DELETE FROM recovery_codes WHERE user_id = $1 \
-                 AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)",
-            )
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(DROP_CODES_WITHOUT_FACTOR)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         });
         Ok(())
