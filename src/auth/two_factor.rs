@@ -35,14 +35,16 @@ async fn confirmed_secret(app: &AppState, user_id: &str) -> AppResult<Option<Vec
     if row.confirmed_at.is_none() {
         return Ok(None);
     }
-    app.secret_key
-        .open(user_id, &row.secret)
-        .map(Some)
-        .ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!(
-                "an authenticator secret does not decrypt: is this the secret key file it was made with?"
-            ))
-        })
+    open_secret(app, user_id, &row.secret).map(Some)
+}
+
+/// A user's sealed TOTP secret, decrypted (a 500 when it does not decrypt).
+pub fn open_secret(app: &AppState, user_id: &str, sealed: &str) -> AppResult<Vec<u8>> {
+    app.secret_key.open(user_id, sealed).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "an authenticator secret does not decrypt: is this the secret key file it was made with?"
+        ))
+    })
 }
 
 /// Checks `typed` (an authenticator code, or with `recovery_allowed` a recovery code) for

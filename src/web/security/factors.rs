@@ -13,7 +13,7 @@ use crate::auth::session::CurrentUser;
 use crate::auth::{ClientAddr, password, throttle, totp, two_factor};
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::two_factor::RequireTwoFactor;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::layers::CarriesSecret;
 use crate::state::AppState;
 use crate::web::view::{Chrome, render};
@@ -80,10 +80,7 @@ async fn setup_page(
     let Some(row) = row.filter(|r| r.confirmed_at.is_none()) else {
         return Ok(Redirect::to("/settings/security").into_response());
     };
-    let secret = app
-        .secret_key
-        .open(&user.user.id, &row.secret)
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("a TOTP secret does not decrypt")))?;
+    let secret = two_factor::open_secret(app, &user.user.id, &row.secret)?;
     let page = SetupPage {
         chrome: Chrome::new(user, "settings", "security"),
         qr_svg: totp::qr_svg(&totp::otpauth_uri(&user.user.username, &secret)),
