@@ -81,6 +81,20 @@ pub struct Config {
     /// `http://localhost:<port>`, and one on another address offers none.
     #[arg(long, env = "CONNECT_TOKENS_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Let webhooks reach loopback, link-local, private and unique-local addresses (a receiver
+    /// on this host or the internal network). Off: such targets are refused, judged on the
+    /// addresses a name resolves to at each delivery.
+    #[arg(long, env = "CONNECT_TOKENS_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+    /// A webhook delivery's whole exchange must end within this many milliseconds.
+    #[arg(long, env = "CONNECT_TOKENS_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, hide = true,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub webhook_timeout_ms: u64,
+    /// The first retry of a failed delivery comes this many milliseconds later; each next one
+    /// four times later (at most 8 hours apart), for 24 hours.
+    #[arg(long, env = "CONNECT_TOKENS_WEBHOOK_FIRST_RETRY_MS", default_value_t = 30_000, hide = true,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub webhook_first_retry_ms: u64,
 }
 
 impl Config {
@@ -144,6 +158,11 @@ mod tests {
         );
         assert_eq!(c.login_window_secs, 900);
         assert_eq!(c.usage_flush_secs, 10);
+        assert!(!c.allow_private_webhooks);
+        assert_eq!(
+            (c.webhook_timeout_ms, c.webhook_first_retry_ms),
+            (10_000, 30_000)
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Layers, top to bottom (each may call only the ones below it):
 //! `cli` → `server` (the listener) → `web` (pages) and `api` (JSON) → `auth` (sessions, CSRF,
-//! passwords, bearer tokens), `issuing` (the token lifecycle) and `import` → `store` (SQL) →
+//! passwords, bearer tokens), `issuing` (the token lifecycle), `webhooks` (endpoints and the
+//! delivery worker) and `import` → `store` (SQL) →
 //! `domain` (pure rules). `state`, `config`, `error` and `layers` serve the layers above
 //! `store`; `store` and `domain` import nothing from above them.
 
@@ -23,6 +24,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod webhooks;
 
 /// The Rust allocator of every binary that links this crate (server, CLI, tests, benchmarks):
 /// mimalloc in secure mode. C code (SQLite) keeps the C library's malloc, so the binary runs
@@ -153,6 +155,8 @@ pub async fn serve_with(
     }
     auth::password::warm_up();
     spawn_housekeeping(state.clone());
+    webhooks::spawn(state.store.clone(), state.secret_key.clone(), &state.config)
+        .map_err(std::io::Error::other)?;
     let limits = server::Limits::from_config(&state.config);
     let apps = server::Apps {
         main: app(state.clone()),

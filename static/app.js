@@ -143,7 +143,7 @@
     token.addEventListener("focus", function () { token.select(); });
     // Never leave the secret in a page the browser may keep (back/forward cache).
     window.addEventListener("pagehide", function () { token.value = ""; token.removeAttribute("value"); });
-    window.addEventListener("pageshow", function (e) { if (e.persisted) { token.value = ""; location.replace("/settings/account"); } });
+    window.addEventListener("pageshow", function (e) { if (e.persisted) { token.value = ""; location.replace(token.dataset.leaveTo || "/settings/account"); } });
   }
   if (token && copy) {
     copy.hidden = false;

@@ -59,6 +59,14 @@ pub enum AuditAction {
     FleetCreated,
     /// A device was registered in the console.
     DeviceRegistered,
+    /// An admin added a webhook endpoint.
+    WebhookCreated,
+    /// An admin changed a webhook endpoint (URL, description, events, enabled).
+    WebhookChanged,
+    /// An admin rotated a webhook endpoint's signing secret.
+    WebhookSecretRotated,
+    /// An admin deleted a webhook endpoint.
+    WebhookDeleted,
 }
 
 /// The Audit Log's filter choices; each action belongs to exactly one.
@@ -80,11 +88,13 @@ pub enum AuditGroup {
     Users,
     /// Fleets and devices added in the console.
     Inventory,
+    /// Webhook endpoints.
+    Webhooks,
 }
 
 impl AuditAction {
     /// Every action, in the order the filter groups list them.
-    pub const ALL: [AuditAction; 26] = [
+    pub const ALL: [AuditAction; 30] = [
         AuditAction::SigninSuccess,
         AuditAction::SigninFailure,
         AuditAction::TwoFactorFailure,
@@ -111,6 +121,10 @@ impl AuditAction {
         AuditAction::UserPasswordReset,
         AuditAction::FleetCreated,
         AuditAction::DeviceRegistered,
+        AuditAction::WebhookCreated,
+        AuditAction::WebhookChanged,
+        AuditAction::WebhookSecretRotated,
+        AuditAction::WebhookDeleted,
     ];
 
     /// The stored name.
@@ -142,6 +156,10 @@ impl AuditAction {
             AuditAction::UserPasswordReset => "user.password_reset",
             AuditAction::FleetCreated => "fleet.created",
             AuditAction::DeviceRegistered => "device.registered",
+            AuditAction::WebhookCreated => "webhook.created",
+            AuditAction::WebhookChanged => "webhook.changed",
+            AuditAction::WebhookSecretRotated => "webhook.secret_rotated",
+            AuditAction::WebhookDeleted => "webhook.deleted",
         }
     }
 
@@ -174,6 +192,10 @@ impl AuditAction {
             AuditAction::UserPasswordReset => "Password reset",
             AuditAction::FleetCreated => "Fleet created",
             AuditAction::DeviceRegistered => "Device registered",
+            AuditAction::WebhookCreated => "Webhook endpoint added",
+            AuditAction::WebhookChanged => "Webhook endpoint changed",
+            AuditAction::WebhookSecretRotated => "Webhook signing secret rotated",
+            AuditAction::WebhookDeleted => "Webhook endpoint deleted",
         }
     }
 
@@ -203,6 +225,10 @@ impl AuditAction {
             | AuditAction::UserRoleChanged
             | AuditAction::UserPasswordReset => AuditGroup::Users,
             AuditAction::FleetCreated | AuditAction::DeviceRegistered => AuditGroup::Inventory,
+            AuditAction::WebhookCreated
+            | AuditAction::WebhookChanged
+            | AuditAction::WebhookSecretRotated
+            | AuditAction::WebhookDeleted => AuditGroup::Webhooks,
         }
     }
 
@@ -214,7 +240,7 @@ impl AuditAction {
 
 impl AuditGroup {
     /// Every group, in the order the filter offers them.
-    pub const ALL: [AuditGroup; 8] = [
+    pub const ALL: [AuditGroup; 9] = [
         AuditGroup::Signin,
         AuditGroup::AccountSecurity,
         AuditGroup::TokenGenerated,
@@ -223,6 +249,7 @@ impl AuditGroup {
         AuditGroup::Permissions,
         AuditGroup::Users,
         AuditGroup::Inventory,
+        AuditGroup::Webhooks,
     ];
 
     /// The value in the filter's query string (kept from the first release's links).
@@ -236,6 +263,7 @@ impl AuditGroup {
             AuditGroup::Permissions => "permissions",
             AuditGroup::Users => "user",
             AuditGroup::Inventory => "inventory",
+            AuditGroup::Webhooks => "webhooks",
         }
     }
 
@@ -250,6 +278,7 @@ impl AuditGroup {
             AuditGroup::Permissions => "Permission changes",
             AuditGroup::Users => "User changes",
             AuditGroup::Inventory => "Fleets and devices",
+            AuditGroup::Webhooks => "Webhooks",
         }
     }
 

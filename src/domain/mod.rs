@@ -1,5 +1,5 @@
 //! Pure rules: token format, scope decisions, expiry and status, names and device fields, audit
-//! actions. No I/O, no HTTP, no SQL.
+//! actions, webhook events and targets. No I/O, no HTTP, no SQL.
 
 pub mod audit;
 pub mod cidr;
@@ -12,6 +12,8 @@ pub mod scope;
 pub mod text;
 pub mod token;
 pub mod two_factor;
+pub mod webhook;
+pub mod webhook_target;
 
 /// Current time as unix seconds.
 pub fn now() -> i64 {

@@ -13,6 +13,16 @@ pub enum Target {
     Device(String),
 }
 
+/// "Fleet demo" / "Device d-…" / "User bob": what a token is for, in a line.
+pub fn subject_label(target: Option<&Target>, username: Option<&str>) -> String {
+    match (target, username) {
+        (Some(Target::Fleet(f)), _) => format!("Fleet {f}"),
+        (Some(Target::Device(d)), _) => format!("Device {d}"),
+        (None, Some(u)) => format!("User {u}"),
+        (None, None) => "—".into(),
+    }
+}
+
 /// Role of a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

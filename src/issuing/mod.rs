@@ -14,9 +14,11 @@ use crate::domain::expiry::{self, ExpiryError};
 use crate::domain::names;
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{self, PlainToken, TokenKind};
+use crate::domain::webhook::{Event, TokenFacts, Warning};
 use crate::error::{AppError, AppResult};
 use crate::store::tokens::{NewToken, TokenRecord};
 use crate::store::users::User;
+use crate::store::webhooks::Effects;
 use crate::store::{Store, StoreError};
 
 /// What was asked for, as typed.
@@ -239,8 +241,29 @@ pub async fn issue(
         allowed_ips: &req.allowed_ips.stored(),
         predecessor_id: None,
     };
-    let id = match store.insert_token(&new, now).await {
-        Ok(id) => id,
+    let id = uuid::Uuid::new_v4().to_string();
+    let facts = TokenFacts {
+        id: id.clone(),
+        kind: req.kind,
+        description: req.description.clone(),
+        target: req.target.clone(),
+        user: req.user.as_ref().map(|u| u.username.clone()),
+        permissions: req.permissions,
+        expires_at: req.expires_at,
+    };
+    let actor_name = actor.map_or_else(|| "cli".to_owned(), |a| a.username.clone());
+    let detail = format!(
+        "{} {}",
+        req.kind.as_str(),
+        req.permissions.names().join(",")
+    );
+    let event = AuditEvent::new(AuditAction::TokenGenerated, &actor_name, source)
+        .token(&id)
+        .target(facts.subject())
+        .detail(detail);
+    let effects = Effects::new(event, creation_events(&facts, &actor_name, None, now));
+    match store.insert_token_with(&id, &new, &effects, now).await {
+        Ok(()) => {}
         Err(StoreError::Conflict(_)) if form_nonce.is_some() => {
             let previous = store
                 .token_id_for_nonce(form_nonce.unwrap_or_default())
@@ -248,26 +271,30 @@ pub async fn issue(
             return Ok(IssueOutcome::Replayed(previous));
         }
         Err(e) => return Err(e.into()),
-    };
+    }
     let record = store
         .token(&id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("token vanished")))?;
-    let actor_name = actor.map_or_else(|| "cli".to_owned(), |a| a.username.clone());
-    let detail = format!(
-        "{} {}",
-        req.kind.as_str(),
-        record.permissions.names().join(",")
-    );
-    let event = AuditEvent::new(AuditAction::TokenGenerated, actor_name, source)
-        .token(id)
-        .target(record.subject())
-        .detail(detail);
-    store.audit(&event, now).await?;
     Ok(IssueOutcome::Issued(Box::new(Issued {
         plaintext: generated.plaintext,
         record,
     })))
+}
+
+/// The webhook events of a token made at `now`: `token.created`, and at once the expiry
+/// warning it is already owed, if any.
+pub(crate) fn creation_events(
+    facts: &TokenFacts,
+    actor: &str,
+    rotation_of: Option<&str>,
+    now: i64,
+) -> Vec<Event> {
+    let mut events = vec![Event::created(facts, actor, rotation_of, now)];
+    if let Some(warning) = Warning::due_at_creation(facts.expires_at, now) {
+        events.push(Event::expiring(facts, warning, now));
+    }
+    events
 }
 
 /// Revokes `token` for `actor` and audits it with `detail` (how it was asked for); false when
@@ -280,13 +307,11 @@ pub async fn revoke(
     detail: &str,
     now: i64,
 ) -> AppResult<bool> {
-    let revoked = store.revoke_token(&token.id, now).await?;
-    if revoked {
-        let event = AuditEvent::new(AuditAction::TokenRevoked, &actor.username, source)
-            .token(&token.id)
-            .target(token.subject())
-            .detail(detail);
-        store.audit(&event, now).await?;
-    }
-    Ok(revoked)
+    let event = AuditEvent::new(AuditAction::TokenRevoked, &actor.username, source)
+        .token(&token.id)
+        .target(token.subject())
+        .detail(detail);
+    let webhook = Event::revoked(&token.facts(), &actor.username, "revoked", now);
+    let effects = Effects::new(event, [webhook]);
+    Ok(store.revoke_token_with(&token.id, &effects, now).await?)
 }

@@ -5,9 +5,11 @@ use super::{FieldErrors, Issued};
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::expiry::{self, ExpiryError};
 use crate::domain::token;
+use crate::domain::webhook::{Event, TokenFacts};
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
 use crate::store::tokens::{NewToken, NotRotated, TokenRecord};
+use crate::store::webhooks::Effects;
 
 /// What a rotation asks for, as typed.
 #[derive(Debug, Clone, Default)]
@@ -81,33 +83,67 @@ pub async fn rotate(
         predecessor_id: Some(&old.id),
     };
     let retires_at = now + req.grace_secs;
-    let id = match store.rotate_token(&old.id, &new, retires_at, now).await? {
-        Ok(id) => id,
+    let id = uuid::Uuid::new_v4().to_string();
+    let effects = rotation_effects(old, &id, expires_at, actor, source, retires_at, now);
+    match store
+        .rotate_token(&old.id, &id, &new, retires_at, &effects, now)
+        .await?
+    {
+        Ok(()) => {}
         Err(NotRotated::AlreadyRotated(successor)) => return Ok(Ok(Rotated::Already(successor))),
         Err(NotRotated::NotLive) => return Ok(Ok(Rotated::NotLive)),
-    };
+    }
     let record = store
         .token(&id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("token vanished")))?;
+    Ok(Ok(Rotated::New(Box::new(Issued {
+        plaintext: generated.plaintext,
+        record,
+    }))))
+}
+
+/// What a rotation of `old` into `id` records: audited on both tokens; `token.rotated` for the
+/// old one, and the new one's creation events.
+fn rotation_effects(
+    old: &TokenRecord,
+    id: &str,
+    expires_at: i64,
+    actor: &str,
+    source: &str,
+    retires_at: i64,
+    now: i64,
+) -> Effects {
     let old_event = AuditEvent::new(AuditAction::TokenRotated, actor, source)
         .token(&old.id)
         .target(old.subject())
         .detail(format!(
             "replaced by {id}; works {} more",
             // It stops at its own expiry if that comes first.
-            grace_text((old.expires_at - now).clamp(0, req.grace_secs))
+            grace_text((old.expires_at - now).clamp(0, retires_at - now))
         ));
-    store.audit(&old_event, now).await?;
     let new_event = AuditEvent::new(AuditAction::TokenGenerated, actor, source)
-        .token(&id)
-        .target(record.subject())
+        .token(id)
+        .target(old.subject())
         .detail(format!("rotation of {}", old.id));
-    store.audit(&new_event, now).await?;
-    Ok(Ok(Rotated::New(Box::new(Issued {
-        plaintext: generated.plaintext,
-        record,
-    }))))
+    let old_facts = old.facts();
+    let new_facts = TokenFacts {
+        id: id.to_owned(),
+        expires_at,
+        ..old_facts.clone()
+    };
+    let retires = retires_at.min(old.expires_at);
+    let mut events = vec![Event::rotated(&old_facts, actor, id, retires, now)];
+    events.extend(super::creation_events(
+        &new_facts,
+        actor,
+        Some(&old.id),
+        now,
+    ));
+    Effects {
+        audit: vec![old_event, new_event],
+        events,
+    }
 }
 
 /// "no time", "1 hour", "24 hours", "90 seconds".
@@ -132,21 +168,29 @@ pub async fn reuse_detected(
     source: &str,
     now: i64,
 ) -> AppResult<()> {
-    let mut next = retired.successor_id.clone();
+    let mut next = match &retired.successor_id {
+        Some(s) => store.token(s).await?,
+        None => None,
+    };
     // A chain grows by one per rotation; the bound only guards against a cycle.
     for _ in 0..10_000 {
-        let Some(id) = next else { break };
-        if store.revoke_token(&id, now).await? {
-            let event = AuditEvent::new(AuditAction::TokenReuseDetected, "system", source)
-                .token(&id)
-                .target(retired.subject())
-                .detail(format!(
-                    "rotated-out token {} presented again; {id} revoked",
-                    retired.id
-                ));
-            store.audit(&event, now).await?;
-        }
-        next = store.token(&id).await?.and_then(|t| t.successor_id);
+        let Some(token) = next else { break };
+        let id = &token.id;
+        let event = AuditEvent::new(AuditAction::TokenReuseDetected, "system", source)
+            .token(id)
+            .target(retired.subject())
+            .detail(format!(
+                "rotated-out token {} presented again; {id} revoked",
+                retired.id
+            ));
+        let webhook = Event::revoked(&token.facts(), "system", "reuse detected", now);
+        store
+            .revoke_token_with(id, &Effects::new(event, [webhook]), now)
+            .await?;
+        next = match &token.successor_id {
+            Some(s) => store.token(s).await?,
+            None => None,
+        };
     }
     Ok(())
 }

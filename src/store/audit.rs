@@ -1,8 +1,10 @@
 //! The audit log. Entries name actors, Token IDs and targets: never a secret.
 
+use super::tokens::{TOKEN_SELECT, TokenRecord, TokenRow};
 use super::usage::RefusalCount;
-use super::{Store, StoreResult, on_pool};
+use super::{BeginWrite, Store, StoreResult, on_pool};
 use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::webhook::{Event, EventType, RefusedUse};
 
 /// A stored audit entry.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -56,24 +58,53 @@ fn audit_branches(
         .collect()
 }
 
+/// `INSERT` of one entry ([`bind_audit`] binds its values).
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events (at, actor, action, token_id, target, source, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Binds the entry `$e` at `$now` to [`INSERT_AUDIT`].
+macro_rules! bind_audit {
+    ($query:expr, $e:expr, $now:expr) => {{
+        let e: &$crate::domain::audit::AuditEvent = $e;
+        $query
+            .bind($now)
+            .bind(&e.actor)
+            .bind(e.action.as_str())
+            .bind(e.token_id.as_deref())
+            .bind(&e.target)
+            .bind(&e.source)
+            .bind(&e.detail)
+    }};
+}
+pub(crate) use bind_audit;
+
 /// The columns of an [`AuditEntry`].
 const AUDIT_COLUMNS: &str =
     "id, at, actor, action, token_id, target, source, detail, count, last_at";
 
 impl Store {
     /// Adds refused uses to their aggregated entries, creating an entry that does not exist yet.
+    /// An entry's first write also queues its `token.refused` event for the endpoints
+    /// subscribed to it (once per entry: the event's key is the entry's).
     pub async fn add_refusals(&self, counts: &[RefusalCount]) -> StoreResult<()> {
+        let now_ms = crate::domain::now() * 1000;
         on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
+            let endpoints: Vec<String> = sqlx::query_scalar(super::webhooks::SUBSCRIBED)
+                .bind(EventType::TokenRefused.bit())
+                .fetch_all(&mut *tx)
+                .await?;
             for c in counts {
                 let e = c.refusal.event();
-                sqlx::query(
+                let key = c.refusal.key();
+                let count: i64 = sqlx::query_scalar(
                     "INSERT INTO audit_events (at, actor, action, token_id, target, source, detail, count, last_at, refusal_key) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (refusal_key) WHERE refusal_key IS NOT NULL DO UPDATE SET \
                        count = audit_events.count + excluded.count, \
                        last_at = CASE WHEN excluded.last_at > COALESCE(audit_events.last_at, audit_events.at) \
-                                 THEN excluded.last_at ELSE audit_events.last_at END",
+                                 THEN excluded.last_at ELSE audit_events.last_at END \
+                     RETURNING count",
                 )
                 .bind(c.first_at)
                 .bind(&e.actor)
@@ -84,9 +115,34 @@ impl Store {
                 .bind(&e.detail)
                 .bind(c.count)
                 .bind(c.last_at)
-                .bind(c.refusal.key())
-                .execute(&mut *tx)
+                .bind(&key)
+                .fetch_one(&mut *tx)
                 .await?;
+                if endpoints.is_empty() {
+                    continue;
+                }
+                let token: Option<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{TOKEN_SELECT} WHERE t.id = $1"
+                )))
+                .bind(&c.refusal.token_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(token) = token.map(TokenRecord::from) else {
+                    continue;
+                };
+                let refused = RefusedUse {
+                    key: &key,
+                    reason: &c.refusal.reason,
+                    source: &c.refusal.source,
+                    minute: c.refusal.minute,
+                    count,
+                };
+                let event = Event::refused(&token.facts(), &refused, now_ms / 1000);
+                for endpoint in &endpoints {
+                    super::webhooks::bind_delivery!(endpoint, &event, now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
         });
@@ -96,19 +152,9 @@ impl Store {
     /// Appends an entry.
     pub async fn audit(&self, e: &AuditEvent, now: i64) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            sqlx::query(
-                "INSERT INTO audit_events (at, actor, action, token_id, target, source, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(now)
-            .bind(&e.actor)
-            .bind(e.action.as_str())
-            .bind(e.token_id.as_deref())
-            .bind(&e.target)
-            .bind(&e.source)
-            .bind(&e.detail)
-            .execute(db)
-            .await?;
+            bind_audit!(sqlx::query(INSERT_AUDIT), e, now)
+                .execute(db)
+                .await?;
         });
         Ok(())
     }

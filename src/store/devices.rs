@@ -1,6 +1,6 @@
 //! Devices.
 
-use super::{Constraint, Store, StoreError, StoreResult, conflict_on, on_pool};
+use super::{BeginWrite, Constraint, Store, StoreError, StoreResult, conflict_on, on_pool};
 
 /// A device.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -201,7 +201,7 @@ impl Store {
     /// UUID, `Conflict("fleet")` (foreign key) on an unknown fleet.
     pub async fn insert_devices(&self, devices: &[Device]) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             for d in devices {
                 insert_device(&mut *tx, d).await.map_err(|e| match &e {
                     sqlx::Error::Database(x) if x.is_foreign_key_violation() => {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::Receiver;
 use super::devices::{
     Device, INSERT_COLUMNS, ImportError, NewDevices, bind_device, insert_statement,
 };
-use super::{Constraint, Pool, Store, StoreError};
+use super::{BeginWrite, Constraint, Pool, Store, StoreError};
 
 /// What the reader of a file sends the import.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ impl Store {
         let mut count = 0u64;
         match self.pool() {
             Pool::Sqlite(db) => {
-                let mut tx = db.begin().await.map_err(StoreError::from)?;
+                let mut tx = db.begin_write().await.map_err(StoreError::from)?;
                 while let Some(rows) = next_rows(items).await? {
                     create_fleets(&mut *tx, &mut fleets, &rows, now).await?;
                     for chunk in rows.chunks(SQLITE_ROWS) {
@@ -65,7 +65,7 @@ impl Store {
                 tx.commit().await.map_err(StoreError::from)?;
             }
             Pool::Postgres(db) => {
-                let mut tx = db.begin().await.map_err(StoreError::from)?;
+                let mut tx = db.begin_write().await.map_err(StoreError::from)?;
                 while let Some(rows) = next_rows(items).await? {
                     create_fleets(&mut *tx, &mut fleets, &rows, now).await?;
                     copy_postgres(&mut tx, &rows).await?;

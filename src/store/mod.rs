@@ -12,6 +12,7 @@ pub mod counts;
 pub mod devices;
 pub mod fleets;
 pub mod import;
+pub mod outbox;
 pub mod passkeys;
 mod rotation;
 pub mod sessions;
@@ -20,6 +21,7 @@ pub mod tokens;
 pub mod two_factor;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -77,6 +79,39 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Write transactions. On SQLite `BEGIN IMMEDIATE`: the write lock is taken (waiting up to the
+/// busy timeout) before the first statement, so a transaction that reads before it writes can
+/// never find its snapshot outdated when it comes to write ("database is locked" at once).
+pub(crate) trait BeginWrite: Sized {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+    + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>,
+    > + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<
+        Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>,
+    > + Send {
+        self.begin()
+    }
+}
 
 /// Handle to the database, cheap to clone.
 #[derive(Clone, Debug)]

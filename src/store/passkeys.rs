@@ -1,6 +1,6 @@
 //! Passkeys and the WebAuthn ceremonies in flight.
 
-use super::{Constraint, Store, StoreResult, conflict_on, on_pool};
+use super::{BeginWrite, Constraint, Store, StoreResult, conflict_on, on_pool};
 
 /// A stored passkey.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -91,7 +91,7 @@ impl Store {
     /// codes); false when they have no such passkey.
     pub async fn remove_passkey(&self, user_id: &str, id: &str) -> StoreResult<bool> {
         Ok(on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             let n = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND id = $2")
                 .bind(user_id)
                 .bind(id)

@@ -1,10 +1,12 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
-use super::{Constraint, Store, StoreResult, conflict_on, on_pool};
+use super::webhooks::{Effects, record_effects};
+use super::{BeginWrite, Constraint, Store, StoreResult, conflict_on, on_pool};
 use crate::domain::cidr::AllowedIps;
 use crate::domain::expiry::TokenStatus;
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{TokenHash, TokenKind};
+use crate::domain::webhook::TokenFacts;
 
 /// A token's metadata (never its secret or hash).
 #[derive(Debug, Clone)]
@@ -49,11 +51,22 @@ pub struct TokenRecord {
 impl TokenRecord {
     /// "Fleet demo" / "Device d-…" / "User bob".
     pub fn subject(&self) -> String {
-        match (&self.target, &self.user) {
-            (Some(Target::Fleet(f)), _) => format!("Fleet {f}"),
-            (Some(Target::Device(d)), _) => format!("Device {d}"),
-            (None, Some((_, username))) => format!("User {username}"),
-            (None, None) => "—".into(),
+        crate::domain::scope::subject_label(
+            self.target.as_ref(),
+            self.user.as_ref().map(|(_, name)| name.as_str()),
+        )
+    }
+
+    /// What a webhook says about it.
+    pub fn facts(&self) -> TokenFacts {
+        TokenFacts {
+            id: self.id.clone(),
+            kind: self.kind,
+            description: self.description.clone(),
+            target: self.target.clone(),
+            user: self.user.as_ref().map(|(_, name)| name.clone()),
+            permissions: self.permissions,
+            expires_at: self.expires_at,
         }
     }
 
@@ -212,20 +225,36 @@ macro_rules! bind_new_token {
 pub(super) use bind_new_token;
 
 impl Store {
-    /// Stores a new token and returns its Token ID. `Conflict("form_nonce")` when the form's
-    /// nonce was used before: the replay creates nothing.
+    /// Stores a new token and returns its Token ID (nothing recorded beside it).
     pub async fn insert_token(&self, t: &NewToken<'_>, now: i64) -> StoreResult<String> {
         let id = uuid::Uuid::new_v4().to_string();
+        self.insert_token_with(&id, t, &Effects::default(), now)
+            .await?;
+        Ok(id)
+    }
+
+    /// Stores a new token `id` and its `effects` in one transaction. `Conflict("form_nonce")`
+    /// when the form's nonce was used before: the replay creates and records nothing.
+    pub async fn insert_token_with(
+        &self,
+        id: &str,
+        t: &NewToken<'_>,
+        effects: &Effects,
+        now: i64,
+    ) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            bind_new_token!(sqlx::query(INSERT_TOKEN), &id, t, now)
-                .execute(db)
+            let mut tx = db.begin_write().await?;
+            bind_new_token!(sqlx::query(INSERT_TOKEN), id, t, now)
+                .execute(&mut *tx)
                 .await
                 .map_err(conflict_on(
                     Constraint::Unique("tokens", "form_nonce"),
                     "form_nonce",
                 ))?;
+            record_effects!(tx, effects, now);
+            tx.commit().await?;
         });
-        Ok(id)
+        Ok(())
     }
 
     /// The Token ID generated from a form nonce, if any.
@@ -287,14 +316,33 @@ impl Store {
 
     /// Revokes a token; false when it does not exist or was revoked already.
     pub async fn revoke_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        self.revoke_token_with(id, &Effects::default(), now).await
+    }
+
+    /// Revokes a token and records `effects` in the same transaction; false (and nothing
+    /// recorded) when it does not exist or was revoked already.
+    pub async fn revoke_token_with(
+        &self,
+        id: &str,
+        effects: &Effects,
+        now: i64,
+    ) -> StoreResult<bool> {
         Ok(on_pool!(self.pool(), |db| {
-            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(db)
-                .await?
-                .rows_affected()
-                == 1
+            let mut tx = db.begin_write().await?;
+            let revoked = sqlx::query(
+                "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if revoked {
+                record_effects!(tx, effects, now);
+                tx.commit().await?;
+            }
+            revoked
         }))
     }
 }

@@ -1,7 +1,7 @@
 //! Second factors: the authenticator app's (encrypted) secret with the last accepted step, and
 //! recovery codes (hashed). Passkeys are in `passkeys.rs`.
 
-use super::{Store, StoreResult, on_pool};
+use super::{BeginWrite, Store, StoreResult, on_pool};
 
 /// A user's authenticator app as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -116,7 +116,7 @@ impl Store {
     /// Removes the user's authenticator app; with no passkey left, their recovery codes too.
     pub async fn delete_totp(&self, user_id: &str) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             sqlx::query("DELETE FROM totp_secrets WHERE user_id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -137,7 +137,7 @@ impl Store {
         hashes: &[String],
     ) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             // The user's row first: two regenerations at once take turns, so the second's
             // delete sees the first's codes (else both sets would be left on PostgreSQL).
             sqlx::query("UPDATE users SET last_login = last_login WHERE id = $1")
@@ -205,7 +205,7 @@ impl Store {
     /// unfinished sign-ins.
     pub async fn reset_two_factor(&self, user_id: &str) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             for sql in [
                 "DELETE FROM totp_secrets WHERE user_id = $1",
                 "DELETE FROM recovery_codes WHERE user_id = $1",

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
-use super::{Store, StoreResult, on_pool};
+use super::{BeginWrite, Store, StoreResult, on_pool};
 use crate::domain::audit::{Refusal, minute_of};
 
 /// Most tokens whose stamps are kept while the database cannot be written.
@@ -229,7 +229,7 @@ impl Store {
     /// Writes last-use stamps (never moving one back).
     pub async fn stamp_last_used(&self, stamps: &[(String, Stamp)]) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             for (id, stamp) in stamps {
                 sqlx::query(
                     "UPDATE tokens SET last_used_at = $1, last_used_ip = $3, last_used_agent = $4 \

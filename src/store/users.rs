@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Constraint, Store, StoreResult, conflict_on, on_pool};
+use super::{BeginWrite, Constraint, Store, StoreResult, conflict_on, on_pool};
 use crate::domain::scope::{Permissions, Role};
 
 /// A user as the rest of the program sees it (never the password hash).
@@ -248,7 +248,7 @@ impl Store {
         keep_session: Option<&str>,
     ) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                 .bind(password_hash)
                 .bind(user_id)
@@ -274,7 +274,7 @@ impl Store {
         disabled: bool,
     ) -> StoreResult<bool> {
         Ok(on_pool!(self.pool(), |db| {
-            let mut tx = db.begin().await?;
+            let mut tx = db.begin_write().await?;
             // Take the write lock first (SQLite) / lock the admins' rows (PostgreSQL).
             sqlx::query("UPDATE users SET role = role WHERE role = 'admin'")
                 .execute(&mut *tx)

@@ -13,6 +13,7 @@ pub mod security;
 pub mod tokens;
 pub mod users;
 pub mod view;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/settings/users/{id}/account", post(users::account_action))
         .route("/settings/audit", get(audit::list))
+        .merge(webhook_routes())
         .route("/devices/fleets", post(devices::create_fleet))
         .route("/devices/register", post(devices::register))
         .route_layer(from_fn(require_admin));
@@ -124,6 +126,32 @@ fn login_routes() -> Router<AppState> {
             post(passkey_signin::sign_in_options),
         )
         .route("/login/passkey", post(passkey_signin::sign_in))
+}
+
+/// The Webhooks tab's routes (admins).
+fn webhook_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/settings/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/settings/webhooks/{id}",
+            get(webhooks::show).post(webhooks::update),
+        )
+        .route("/settings/webhooks/{id}/test", post(webhooks::send_test))
+        .route(
+            "/settings/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/settings/webhooks/{id}/delete",
+            get(webhooks::confirm_delete).post(webhooks::delete),
+        )
+        .route(
+            "/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
 }
 
 /// The Security tab's routes (every signed-in user; those still to enrol reach only these).

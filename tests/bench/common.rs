@@ -49,10 +49,13 @@ pub async fn console(store: &Store) -> Console {
             connect_tokens::auth::secret_key::SecretKey::generate(),
         ),
     ));
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = {
+        connect_tokens::webhooks::client::install_crypto_provider();
+        reqwest::Client::builder()
+    }
+    .redirect(reqwest::redirect::Policy::none())
+    .build()
+    .unwrap();
     let page = client.get(format!("{base}/login")).send().await.unwrap();
     let login_cookie = cookie(&page);
     let html = page.text().await.unwrap();

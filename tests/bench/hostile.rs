@@ -48,13 +48,16 @@ async fn main() {
     let url = format!("http://{addr}/api/v2/bench/devices/{}", devices[4242].uuid);
     let bearer = |t: &str| format!("Authorization: Bearer {t}");
     for (t, want) in [(&live, 200), (&revoked, 401), (&unknown, 401)] {
-        let status = reqwest::Client::new()
-            .get(&url)
-            .bearer_auth(t)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = {
+            connect_tokens::webhooks::client::install_crypto_provider();
+            reqwest::Client::new()
+        }
+        .get(&url)
+        .bearer_auth(t)
+        .send()
+        .await
+        .unwrap()
+        .status();
         assert_eq!(
             status.as_u16(),
             want,

@@ -336,11 +336,14 @@ async fn main() {
         "",
     );
 
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap();
+    let client = {
+        connect_tokens::webhooks::client::install_crypto_provider();
+        reqwest::Client::builder()
+    }
+    .redirect(reqwest::redirect::Policy::none())
+    .timeout(Duration::from_secs(15))
+    .build()
+    .unwrap();
     let mut instances: Vec<Instance> = (0..3)
         .map(|_| Instance {
             port: free_port(),

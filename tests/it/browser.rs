@@ -204,7 +204,7 @@ impl Chrome {
     /// Grants clipboard read to the page (chromedriver's W3C permissions endpoint).
     async fn grant_clipboard(&self) {
         let id = self.client.session_id().await.unwrap().unwrap();
-        let http = reqwest::Client::new();
+        let http = crate::helpers::http_client();
         for name in ["clipboard-read", "clipboard-write"] {
             let r = http
                 .post(format!("{}/session/{id}/permissions", self.driver_url))

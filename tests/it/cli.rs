@@ -453,7 +453,7 @@ async fn trace_logs_contain_no_password_session_csrf_or_token() {
     // A token pasted into a query string or a path must not reach the logs either.
     b.get(&format!("/settings/account?token={token}")).await;
     b.get(&format!("/devices/{token}")).await;
-    let api = reqwest::Client::new();
+    let api = crate::helpers::http_client();
     for path in [
         format!("/api/v2/{token}/devices"),
         format!("/api/v2/logs/devices/{token}"),

@@ -76,7 +76,7 @@ async fn a_rotated_out_token_works_through_its_grace_hour_and_stops_after_it() {
     create_admin_ops(&dir, &[]);
     let old = admin_token(&dir, &[], "ops", &[]);
     let (server, clock) = server_with_a_clock(&dir);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let fleets = |token: String| {
         client
             .get(format!("{}/api/v2/fleets", server.base))
@@ -136,7 +136,7 @@ async fn a_token_stops_at_midnight_utc_after_its_expiration_date() {
         connect_tokens::domain::expiry::parse_date(&last_day).unwrap(),
     );
     let (server, clock) = server_with_a_clock(&dir);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let call = || {
         client
             .get(format!("{}/api/v2/fleets", server.base))

@@ -83,17 +83,34 @@ impl TestApp {
     /// A second instance on the same database with the same secret key file (as two instances
     /// of a PostgreSQL deployment are run).
     pub async fn sibling(&self) -> TestApp {
+        self.sibling_with(Config::default()).await
+    }
+
+    /// [`TestApp::sibling`] with settings.
+    pub async fn sibling_with(&self, config: Config) -> TestApp {
         let config = Config {
             secret_key_file: Some(self.data_dir.join("secret.key")),
-            ..Config::default()
+            ..config
         };
         spawn_on(self.database_url.clone(), temp_dir("sibling"), config).await
     }
 }
 
+/// A reqwest client builder, once the process has a TLS crypto provider (reqwest is built
+/// without one: see `connect_tokens::webhooks::client::install_crypto_provider`).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    connect_tokens::webhooks::client::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+/// A default reqwest client ([`http_client_builder`]).
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().unwrap()
+}
+
 /// An HTTP client that does not follow redirects (the tests look at each one).
 fn no_redirect_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

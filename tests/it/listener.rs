@@ -35,7 +35,7 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Durati
 
 /// One `GET path` on its own connection; the status.
 async fn get(server: &Server, path: &str, token: Option<&str>) -> StatusCode {
-    let mut req = reqwest::Client::new().get(format!("{}{path}", server.base));
+    let mut req = crate::helpers::http_client().get(format!("{}{path}", server.base));
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -157,7 +157,7 @@ async fn two_thousand_idle_connections_do_not_stop_authenticated_requests() {
     for _ in 0..2000 {
         idle.push(TcpStream::connect(server.authority()).await.unwrap());
     }
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut slowest = Duration::ZERO;
     for _ in 0..50 {
         let start = Instant::now();

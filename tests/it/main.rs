@@ -22,3 +22,4 @@ mod lifecycle_console;
 mod listener;
 mod signin;
 mod tls;
+mod webhooks;

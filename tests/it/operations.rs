@@ -9,7 +9,7 @@ use crate::helpers::{spawn_app, temp_dir};
 #[tokio::test]
 async fn every_response_carries_a_request_id_kept_from_the_client_when_sane() {
     let app = spawn_app().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let get = |path: &str, id: Option<&str>| {
         let mut req = client.get(app.url(path));
         if let Some(id) = id {
@@ -53,7 +53,7 @@ async fn the_request_id_is_in_the_requests_log_lines() {
     let dir = temp_dir("request-id");
     let log = dir.join("stderr.log");
     let server = serve_on(&dir, None, &[], "info,tower_http=debug", Some(&log));
-    let r = reqwest::Client::new()
+    let r = crate::helpers::http_client()
         .get(format!("{}/healthz", server.base))
         .header("x-request-id", "trace-me-123")
         .send()
@@ -88,7 +88,7 @@ async fn json_logs_are_one_object_per_line_with_the_request_id() {
         Some(&log),
     );
     for path in ["/healthz", "/no/such/page", "/api/v2/fleets"] {
-        reqwest::Client::new()
+        crate::helpers::http_client()
             .get(format!("{}{path}", server.base))
             .header("x-request-id", "json-id-1")
             .send()
@@ -134,7 +134,7 @@ async fn metrics_are_served_on_their_own_listener_move_with_traffic_and_pass_pro
         .find_map(|l| l.strip_prefix("metrics: "))
         .expect("the metrics address is printed")
         .to_owned();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let scrape = || async {
         let r = client.get(&metrics_url).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
@@ -270,7 +270,7 @@ async fn metrics_are_served_on_their_own_listener_move_with_traffic_and_pass_pro
 
 /// A GET with `accept-encoding`; (content-encoding, raw body bytes).
 async fn fetch_encoded(url: &str, encoding: &str, bearer: Option<&str>) -> (String, Vec<u8>) {
-    let mut req = reqwest::Client::new()
+    let mut req = crate::helpers::http_client()
         .get(url)
         .header("accept-encoding", encoding);
     if let Some(token) = bearer {
@@ -395,7 +395,7 @@ async fn static_files_json_and_pages_are_compressed_and_decode_to_the_same_bytes
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
     assert_eq!(crate::helpers::tokens_in(&shown.body).len(), 1);
     assert!(shown.headers.get("content-encoding").is_none());
-    let created = reqwest::Client::new()
+    let created = crate::helpers::http_client()
         .post(app.url("/access/api/v1/tokens"))
         .header("authorization", format!("Bearer {token}"))
         .header("accept-encoding", "gzip, br")

@@ -64,7 +64,7 @@ async fn the_readme_api_examples_work_against_the_demo() {
     let dir = temp_dir("readme");
     let server = serve_on(&dir, None, &["--demo"], "warn", None);
     let token = admin_token(&dir, &[], "admin", &[]);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     for line in &lines {
         let args = words(line);
         let mut method = reqwest::Method::GET;

@@ -109,7 +109,7 @@ async fn generate_north(b: &Browser, description: &str) -> Resp {
 }
 
 async fn api(base: &str, token: &str, path: &str) -> StatusCode {
-    reqwest::Client::new()
+    crate::helpers::http_client()
         .get(format!("{base}{path}"))
         .header("authorization", format!("Bearer {token}"))
         .send()
@@ -284,7 +284,7 @@ async fn revocation_under_concurrent_load_is_seen_by_every_instance_at_once() {
     ] {
         let (token, stop, revoked_at) = (token.clone(), stop.clone(), revoked_at.clone());
         workers.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = crate::helpers::http_client();
             let mut late_successes = 0;
             let mut requests = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) && requests < 5000 {
@@ -396,7 +396,7 @@ async fn readyz_fails_while_the_database_is_unreachable_and_recovers() {
     let get = |p: &'static str| {
         let base = server.base.clone();
         async move {
-            reqwest::Client::new()
+            crate::helpers::http_client()
                 .get(format!("{base}{p}"))
                 .send()
                 .await
@@ -452,7 +452,7 @@ async fn an_unreachable_database_gets_a_fast_503_with_retry_after_and_service_re
     })
     .await
     .unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let fleets = || {
         client
             .get(format!("{}/api/v2/fleets", server.base))

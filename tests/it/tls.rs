@@ -137,7 +137,7 @@ async fn https_is_served_and_sighup_swaps_the_certificate_for_new_handshakes_onl
         "{answer}"
     );
     // Nothing is served in the clear on the TLS port.
-    let plain = reqwest::Client::new()
+    let plain = crate::helpers::http_client()
         .get(format!("http://{authority}/healthz"))
         .timeout(Duration::from_secs(5))
         .send()

@@ -68,7 +68,7 @@ impl Chrome {
             "{}/session/{}/webauthn/{tail}",
             self.driver_url, self.session
         );
-        let mut req = reqwest::Client::new().request(method, url);
+        let mut req = crate::helpers::http_client().request(method, url);
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -1,0 +1,221 @@
+//! The outbox's life: deliveries claimed by one instance at a time, their attempts recorded,
+//! expiry warnings queued by a scan that any number of instances may run, old rows pruned.
+
+use super::tokens::{TOKEN_SELECT, TokenRecord, TokenRow};
+use super::webhooks::Effects;
+use super::{BeginWrite, Pool, Store, StoreResult, on_pool};
+use crate::domain::webhook::{Event, Warning};
+
+/// A delivery an instance has claimed, with what sending it needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    /// The `webhook-id`.
+    pub id: String,
+    pub endpoint_id: String,
+    pub body: String,
+    pub retry_from_ms: i64,
+    /// Counting this one.
+    pub attempts: i64,
+    pub url: String,
+    pub enabled: bool,
+    /// Sealed secrets.
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_until: Option<i64>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx answer.
+    Delivered { status: i64 },
+    /// Failed; tried again at `due_ms`, or never (`None`: the 24 hours are over).
+    Failed {
+        status: Option<i64>,
+        error: String,
+        due_ms: Option<i64>,
+    },
+    /// Not sent: its endpoint is disabled (it waits, uncounted, until it is enabled).
+    Paused,
+}
+
+/// The result of one claimed attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub id: String,
+    /// As claimed (a delivery claimed again since, after its lease ran out, is not touched).
+    pub attempts: i64,
+    pub at_ms: i64,
+    pub outcome: Outcome,
+}
+
+impl Store {
+    /// Claims up to `limit` deliveries due at `now_ms`: their next due time moves to the end of
+    /// the lease (`now_ms + lease_ms`, when another instance may take over a crashed attempt)
+    /// and their attempt count goes up. On PostgreSQL rows another instance is claiming are
+    /// skipped (`FOR UPDATE SKIP LOCKED`), so each claim goes to one instance; SQLite has one.
+    pub async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Claimed>> {
+        let lock = match self.pool() {
+            Pool::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+            Pool::Sqlite(_) => "",
+        };
+        let claim = format!(
+            "UPDATE webhook_deliveries SET due_ms = $1, attempts = attempts + 1 WHERE id IN \
+             (SELECT id FROM webhook_deliveries WHERE due_ms <= $2 ORDER BY due_ms LIMIT $3 {lock}) \
+             RETURNING id"
+        );
+        Ok(on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim))
+                .bind(now_ms + lease_ms)
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let row: Claimed = sqlx::query_as(
+                    "SELECT d.id, d.endpoint_id, d.body, d.retry_from_ms, d.attempts, e.url, e.enabled, \
+                       e.secret, e.previous_secret, e.previous_until \
+                     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+                     WHERE d.id = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                claimed.push(row);
+            }
+            tx.commit().await?;
+            claimed
+        }))
+    }
+
+    /// Records attempts (one transaction).
+    pub async fn record_attempts(&self, attempts: &[Attempt]) -> StoreResult<()> {
+        on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            for a in attempts {
+                let (state, due, status, error) = match &a.outcome {
+                    Outcome::Delivered { status } => ("delivered", None, Some(*status), None),
+                    Outcome::Failed {
+                        status,
+                        error,
+                        due_ms,
+                    } => (
+                        if due_ms.is_some() {
+                            "pending"
+                        } else {
+                            "failed"
+                        },
+                        *due_ms,
+                        *status,
+                        Some(error.as_str()),
+                    ),
+                    Outcome::Paused => {
+                        sqlx::query(
+                            "UPDATE webhook_deliveries SET due_ms = NULL, attempts = attempts - 1 \
+                             WHERE id = $1 AND attempts = $2",
+                        )
+                        .bind(&a.id)
+                        .bind(a.attempts)
+                        .execute(&mut *tx)
+                        .await?;
+                        continue;
+                    }
+                };
+                sqlx::query(
+                    "UPDATE webhook_deliveries SET state = $1, due_ms = $2, last_attempt_ms = $3, \
+                       last_status = $4, last_error = $5 WHERE id = $6 AND attempts = $7",
+                )
+                .bind(state)
+                .bind(due)
+                .bind(a.at_ms)
+                .bind(status)
+                .bind(error)
+                .bind(&a.id)
+                .bind(a.attempts)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Queues `warning` for up to `limit` live tokens whose time for it has come and that have
+    /// not had it (nor, for the seven-day one, the one-day one); call again while it returns
+    /// `limit`. The first statement marks them (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so of
+    /// several instances scanning at once each token is warned by one; the warnings are queued
+    /// in the same transaction. Returns how many tokens it warned.
+    pub async fn scan_expiring(
+        &self,
+        warning: Warning,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<usize> {
+        let lock = match self.pool() {
+            Pool::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+            Pool::Sqlite(_) => "",
+        };
+        let mark = format!(
+            "UPDATE tokens SET expiry_warning = $1 WHERE id IN (SELECT id FROM tokens \
+             WHERE revoked_at IS NULL AND expires_at > $2 AND expires_at <= $3 \
+             AND expiry_warning NOT IN ($1, 1) ORDER BY expires_at LIMIT $4 {lock}) RETURNING id"
+        );
+        let select = format!("{TOKEN_SELECT} WHERE t.id = $1");
+        // The seven-day warning is not sent once a day or less is left.
+        let low = now
+            + if warning == Warning::SevenDays {
+                86_400
+            } else {
+                0
+            };
+        Ok(on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(mark))
+                .bind(warning.days())
+                .bind(low)
+                .bind(now + warning.lead_secs())
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut events = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let row: TokenRow = sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                events.push(Event::expiring(
+                    &TokenRecord::from(row).facts(),
+                    warning,
+                    now,
+                ));
+            }
+            let effects = Effects {
+                audit: vec![],
+                events,
+            };
+            super::webhooks::record_effects!(tx, &effects, now);
+            tx.commit().await?;
+            ids.len()
+        }))
+    }
+
+    /// Deletes deliveries finished (delivered or given up) before `before_ms`.
+    pub async fn prune_deliveries(&self, before_ms: i64) -> StoreResult<u64> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query(
+                "DELETE FROM webhook_deliveries WHERE due_ms IS NULL AND state <> 'pending' AND created_ms < $1",
+            )
+            .bind(before_ms)
+            .execute(db)
+            .await?
+            .rows_affected()
+        }))
+    }
+}

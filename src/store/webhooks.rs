@@ -1,0 +1,372 @@
+//! Webhook endpoints, and the outbox their deliveries wait in. An event enters the outbox in
+//! the transaction of the write it reports ([`Effects`]): a committed change always has its
+//! deliveries, a rolled-back one never.
+
+use super::{BeginWrite, Store, StoreResult, on_pool};
+use crate::domain::audit::AuditEvent;
+use crate::domain::webhook::{Event, EventType, Events};
+
+/// What a write records beside itself, in its own transaction: audit entries and webhook
+/// events.
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    pub audit: Vec<AuditEvent>,
+    pub events: Vec<Event>,
+}
+
+impl Effects {
+    /// One audit entry and the events that go with it.
+    pub fn new(audit: AuditEvent, events: impl IntoIterator<Item = Event>) -> Self {
+        Effects {
+            audit: vec![audit],
+            events: events.into_iter().collect(),
+        }
+    }
+}
+
+/// `INSERT` of one delivery; a keyed event already queued for the endpoint is not queued again.
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries \
+     (id, endpoint_id, event_type, event_key, token_id, body, created_ms, retry_from_ms, due_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7) \
+     ON CONFLICT (endpoint_id, event_key) WHERE event_key IS NOT NULL DO NOTHING";
+
+/// The endpoints subscribed to the event whose bit is `$1`.
+pub(super) const SUBSCRIBED: &str =
+    "SELECT id FROM webhook_endpoints WHERE enabled = TRUE AND (events & $1) <> 0";
+
+/// A new delivery's `webhook-id`.
+pub(super) fn new_message_id() -> String {
+    format!("msg_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Writes `$effects` (an [`Effects`]) on the open transaction `$tx` at `$now` (unix seconds):
+/// its audit entries, and one delivery of each event per endpoint subscribed to it; a token
+/// whose expiry warning is among them is marked as having had it.
+macro_rules! record_effects {
+    ($tx:ident, $effects:expr, $now:expr) => {{
+        let effects: &$crate::store::webhooks::Effects = $effects;
+        let now: i64 = $now;
+        for e in &effects.audit {
+            $crate::store::audit::bind_audit!(
+                sqlx::query($crate::store::audit::INSERT_AUDIT),
+                e,
+                now
+            )
+            .execute(&mut *$tx)
+            .await?;
+        }
+        for event in &effects.events {
+            if let (Some(days), Some(token)) = (event.warning_days(), &event.token_id) {
+                sqlx::query(
+                    "UPDATE tokens SET expiry_warning = $1 WHERE id = $2 AND expiry_warning <> $1",
+                )
+                .bind(days)
+                .bind(token)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            let endpoints: Vec<String> = sqlx::query_scalar($crate::store::webhooks::SUBSCRIBED)
+                .bind(event.kind.bit())
+                .fetch_all(&mut *$tx)
+                .await?;
+            for endpoint in endpoints {
+                $crate::store::webhooks::bind_delivery!(&endpoint, event, now * 1000)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+    }};
+}
+pub(crate) use record_effects;
+
+/// Binds a delivery of `$event` to `$endpoint` made at `$ms` to [`INSERT_DELIVERY`].
+macro_rules! bind_delivery {
+    ($endpoint:expr, $event:expr, $ms:expr) => {{
+        let event: &$crate::domain::webhook::Event = $event;
+        sqlx::query($crate::store::webhooks::INSERT_DELIVERY)
+            .bind($crate::store::webhooks::new_message_id())
+            .bind($endpoint)
+            .bind(event.kind.as_str())
+            .bind(event.key.as_deref())
+            .bind(event.token_id.as_deref())
+            .bind(&event.body)
+            .bind($ms)
+    }};
+}
+pub(crate) use bind_delivery;
+
+/// A stored endpoint (its secrets sealed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    #[sqlx(try_from = "i64")]
+    pub events: EventBits,
+    pub enabled: bool,
+    /// The sealed `whsec_` secret.
+    pub secret: String,
+    /// The sealed secret before the last rotation, and until when it still signs.
+    pub previous_secret: Option<String>,
+    pub previous_until: Option<i64>,
+    pub created_at: i64,
+    /// Deliveries waiting, and given up, now.
+    pub pending: i64,
+    pub failed: i64,
+}
+
+/// [`Events`] as a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventBits(pub Events);
+
+impl From<i64> for EventBits {
+    fn from(bits: i64) -> Self {
+        EventBits(Events::from_bits(bits))
+    }
+}
+
+/// What an admin sets on an endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointSettings {
+    pub url: String,
+    pub description: String,
+    pub events: Events,
+    pub enabled: bool,
+}
+
+/// One delivery as the deliveries list shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Delivery {
+    /// The `webhook-id`.
+    pub id: String,
+    pub event_type: String,
+    pub token_id: Option<String>,
+    pub created_ms: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// When the next attempt is due (none: delivered, given up or paused).
+    pub due_ms: Option<i64>,
+    pub attempts: i64,
+    pub last_attempt_ms: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+const ENDPOINT_SELECT: &str = "SELECT e.id, e.url, e.description, e.events, e.enabled, e.secret, \
+     e.previous_secret, e.previous_until, e.created_at, \
+     (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'pending') AS pending, \
+     (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.state = 'failed') AS failed \
+     FROM webhook_endpoints e";
+
+impl Store {
+    /// Every endpoint, oldest first.
+    pub async fn webhook_endpoints(&self) -> StoreResult<Vec<Endpoint>> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{ENDPOINT_SELECT} ORDER BY e.created_at, e.id"
+            )))
+            .fetch_all(db)
+            .await?
+        }))
+    }
+
+    /// One endpoint.
+    pub async fn webhook_endpoint(&self, id: &str) -> StoreResult<Option<Endpoint>> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{ENDPOINT_SELECT} WHERE e.id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+        }))
+    }
+
+    /// Stores a new endpoint `id` with its sealed secret, audited.
+    pub async fn create_webhook_endpoint(
+        &self,
+        id: &str,
+        s: &EndpointSettings,
+        sealed_secret: &str,
+        created_by: Option<&str>,
+        effects: &Effects,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO webhook_endpoints (id, url, description, events, enabled, secret, created_at, created_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(&s.url)
+            .bind(&s.description)
+            .bind(s.events.bits())
+            .bind(s.enabled)
+            .bind(sealed_secret)
+            .bind(now)
+            .bind(created_by)
+            .execute(&mut *tx)
+            .await?;
+            record_effects!(tx, effects, now);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Changes an endpoint's settings, audited; false when it does not exist. Disabling pauses
+    /// its waiting deliveries; enabling makes them due at once.
+    pub async fn update_webhook_endpoint(
+        &self,
+        id: &str,
+        s: &EndpointSettings,
+        effects: &Effects,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            let found = sqlx::query(
+                "UPDATE webhook_endpoints SET url = $1, description = $2, events = $3, enabled = $4 WHERE id = $5",
+            )
+            .bind(&s.url)
+            .bind(&s.description)
+            .bind(s.events.bits())
+            .bind(s.enabled)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if found {
+                sqlx::query(
+                    "UPDATE webhook_deliveries SET due_ms = CASE WHEN $1 THEN $2 ELSE NULL END \
+                     WHERE endpoint_id = $3 AND state = 'pending'",
+                )
+                .bind(s.enabled)
+                .bind(now * 1000)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                record_effects!(tx, effects, now);
+                tx.commit().await?;
+            }
+            found
+        }))
+    }
+
+    /// Replaces an endpoint's secret; the old one keeps signing until `previous_until`.
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        sealed_secret: &str,
+        sealed_previous: &str,
+        previous_until: i64,
+        effects: &Effects,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            let found = sqlx::query(
+                "UPDATE webhook_endpoints SET secret = $1, previous_secret = $2, previous_until = $3 WHERE id = $4",
+            )
+            .bind(sealed_secret)
+            .bind(sealed_previous)
+            .bind(previous_until)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if found {
+                record_effects!(tx, effects, now);
+                tx.commit().await?;
+            }
+            found
+        }))
+    }
+
+    /// Deletes an endpoint and its deliveries, audited; false when it does not exist.
+    pub async fn delete_webhook_endpoint(
+        &self,
+        id: &str,
+        effects: &Effects,
+        now: i64,
+    ) -> StoreResult<bool> {
+        Ok(on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let found = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if found {
+                record_effects!(tx, effects, now);
+                tx.commit().await?;
+            }
+            found
+        }))
+    }
+
+    /// Queues `event` for the one endpoint `id` (the test event), due at once.
+    pub async fn queue_for_endpoint(
+        &self,
+        id: &str,
+        event: &Event,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        debug_assert_eq!(event.kind, EventType::Test);
+        on_pool!(self.pool(), |db| {
+            bind_delivery!(id, event, now_ms).execute(db).await?;
+        });
+        Ok(())
+    }
+
+    /// An endpoint's deliveries, newest first, `limit` of them older than `before` (the
+    /// `(created_ms, id)` of the last one shown).
+    pub async fn webhook_deliveries(
+        &self,
+        endpoint_id: &str,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let (before_ms, before_id) = before.unwrap_or((i64::MAX, ""));
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_as(
+                "SELECT id, event_type, token_id, created_ms, state, due_ms, attempts, last_attempt_ms, \
+                   last_status, last_error FROM webhook_deliveries \
+                 WHERE endpoint_id = $1 AND (created_ms < $2 OR (created_ms = $2 AND id < $3)) \
+                 ORDER BY created_ms DESC, id DESC LIMIT $4",
+            )
+            .bind(endpoint_id)
+            .bind(before_ms)
+            .bind(before_id)
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        }))
+    }
+
+    /// Sends a delivery again from now (same `webhook-id`, a new 24-hour retry window, paused
+    /// when its endpoint is disabled); false when the endpoint has no such delivery.
+    pub async fn redeliver(&self, endpoint_id: &str, id: &str, now_ms: i64) -> StoreResult<bool> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, retry_from_ms = $1, \
+                   due_ms = CASE WHEN (SELECT enabled FROM webhook_endpoints WHERE id = $2) THEN $1 ELSE NULL END \
+                 WHERE endpoint_id = $2 AND id = $3",
+            )
+            .bind(now_ms)
+            .bind(endpoint_id)
+            .bind(id)
+            .execute(db)
+            .await?
+            .rows_affected()
+                == 1
+        }))
+    }
+}

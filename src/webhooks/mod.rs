@@ -1,0 +1,230 @@
+//! Webhooks beyond the database: the worker every instance runs (claim due deliveries, sign,
+//! send, record the outcome and the next attempt), the expiry scan that queues warnings, and
+//! the endpoint operations of the Webhooks tab ([`endpoints`]). Events enter the outbox where
+//! the change they report is written ([`crate::store::webhooks::Effects`]).
+
+pub mod client;
+pub mod endpoints;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::secret_key::SecretKey;
+use crate::config::Config;
+use crate::domain::webhook::{self, Warning};
+use crate::store::Store;
+use crate::store::outbox::{Attempt, Claimed, Outcome};
+
+pub use client::Sender;
+
+/// Deliveries one instance claims at once (and sends concurrently).
+const BATCH: i64 = 16;
+
+/// How long the worker sleeps when nothing is due.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+/// How often the expiry scan runs (the spec's bar: at least once a minute).
+const SCAN_EVERY: Duration = Duration::from_secs(30);
+
+/// Tokens one scan transaction looks at.
+const SCAN_BATCH: i64 = 500;
+
+/// Finished deliveries are kept this long for the deliveries list.
+const KEEP_FINISHED_MS: i64 = 30 * 86_400 * 1000;
+
+/// Current time, unix milliseconds.
+pub fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
+/// Owner (associated data) of an endpoint's sealed secret.
+pub(crate) fn secret_owner(endpoint_id: &str) -> String {
+    format!("webhook:{endpoint_id}")
+}
+
+/// Sends what is due, one batch at a time.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    store: Store,
+    key: Arc<SecretKey>,
+    sender: Sender,
+    first_retry_ms: i64,
+    /// A claimed delivery is another instance's to take after this long.
+    lease_ms: i64,
+}
+
+impl Worker {
+    /// A worker with the server's settings.
+    pub fn new(store: Store, key: Arc<SecretKey>, config: &Config) -> Result<Self, String> {
+        let timeout = Duration::from_millis(config.webhook_timeout_ms);
+        Ok(Worker {
+            store,
+            key,
+            sender: Sender::new(config.allow_private_webhooks, timeout)?,
+            first_retry_ms: i64::try_from(config.webhook_first_retry_ms).unwrap_or(30_000),
+            lease_ms: i64::try_from(config.webhook_timeout_ms).unwrap_or(10_000) + 5_000,
+        })
+    }
+
+    /// Claims, sends and records one batch; how many were claimed.
+    pub async fn step(&self) -> Result<usize, crate::store::StoreError> {
+        let claimed = self
+            .store
+            .claim_deliveries(now_ms(), self.lease_ms, BATCH)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let mut sends = tokio::task::JoinSet::new();
+        for c in claimed {
+            let worker = self.clone();
+            sends.spawn(async move { worker.attempt(c).await });
+        }
+        let mut attempts = Vec::with_capacity(n);
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok(a) => attempts.push(a),
+                Err(e) => tracing::error!(error = %e, "a webhook attempt panicked"),
+            }
+        }
+        self.store.record_attempts(&attempts).await?;
+        Ok(n)
+    }
+
+    /// One attempt of a claimed delivery.
+    async fn attempt(&self, c: Claimed) -> Attempt {
+        let at_ms = now_ms();
+        let outcome = if c.enabled {
+            self.send(&c, at_ms).await
+        } else {
+            Outcome::Paused
+        };
+        Attempt {
+            id: c.id,
+            attempts: c.attempts,
+            at_ms,
+            outcome,
+        }
+    }
+
+    async fn send(&self, c: &Claimed, at_ms: i64) -> Outcome {
+        let timestamp = at_ms / 1000;
+        let sent = match self.signatures(c, timestamp) {
+            Some(signature) => {
+                let req = client::Request {
+                    url: &c.url,
+                    msg_id: &c.id,
+                    timestamp,
+                    signature: &signature,
+                    body: &c.body,
+                };
+                self.sender.send(&req).await
+            }
+            None => Err("the signing secret cannot be read with this server's secret key".into()),
+        };
+        let retry = || {
+            webhook::next_attempt_ms(
+                c.retry_from_ms,
+                c.attempts,
+                now_ms(),
+                self.first_retry_ms,
+                jitter(),
+            )
+        };
+        match sent {
+            Ok(status) if (200..300).contains(&status) => Outcome::Delivered {
+                status: i64::from(status),
+            },
+            Ok(status) => Outcome::Failed {
+                status: Some(i64::from(status)),
+                error: if (300..400).contains(&status) {
+                    "a redirect: not followed".into()
+                } else {
+                    format!("answered {status}")
+                },
+                due_ms: retry(),
+            },
+            Err(error) => Outcome::Failed {
+                status: None,
+                error,
+                due_ms: retry(),
+            },
+        }
+    }
+
+    /// The `webhook-signature` value: the current secret's signature, and the previous
+    /// secret's beside it for a day after a rotation.
+    fn signatures(&self, c: &Claimed, timestamp: i64) -> Option<String> {
+        let owner = secret_owner(&c.endpoint_id);
+        let sign = |sealed: &str| {
+            let secret = String::from_utf8(self.key.open(&owner, sealed)?).ok()?;
+            let key = webhook::secret_key(&secret)?;
+            Some(webhook::signature(&key, &c.id, timestamp, &c.body))
+        };
+        let mut value = sign(&c.secret)?;
+        if let (Some(previous), Some(until)) = (&c.previous_secret, c.previous_until)
+            && until > timestamp
+            && let Some(old) = sign(previous)
+        {
+            value = format!("{value} {old}");
+        }
+        Some(value)
+    }
+
+    /// Runs forever: a batch whenever something is due, a short sleep when nothing is.
+    pub async fn run(self) {
+        loop {
+            match self.step().await {
+                Ok(n) if n > 0 => {}
+                Ok(_) => tokio::time::sleep(IDLE_POLL).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook deliveries could not be claimed");
+                    tokio::time::sleep(IDLE_POLL * 4).await;
+                }
+            }
+        }
+    }
+}
+
+/// A uniform number in [0, 1] for a retry's jitter.
+fn jitter() -> f64 {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
+}
+
+/// Queues every expiry warning that has come due (both warnings, in batches).
+pub async fn scan_expiring(store: &Store, now: i64) -> Result<usize, crate::store::StoreError> {
+    let mut seen = 0;
+    for warning in Warning::ALL {
+        loop {
+            let n = store.scan_expiring(warning, now, SCAN_BATCH).await?;
+            seen += n;
+            if i64::try_from(n).unwrap_or(0) < SCAN_BATCH {
+                break;
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Starts this instance's worker, and the expiry scan and pruning beside it.
+pub fn spawn(store: Store, key: Arc<SecretKey>, config: &Config) -> Result<(), String> {
+    let worker = Worker::new(store.clone(), key, config)?;
+    tokio::spawn(worker.run());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SCAN_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = scan_expiring(&store, crate::domain::now()).await {
+                tracing::warn!(error = %e, "the webhook expiry scan failed");
+            }
+            if let Err(e) = store.prune_deliveries(now_ms() - KEEP_FINISHED_MS).await {
+                tracing::warn!(error = %e, "old webhook deliveries could not be pruned");
+            }
+        }
+    });
+    Ok(())
+}

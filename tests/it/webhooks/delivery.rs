@@ -1,0 +1,315 @@
+//! Delivery guarantees: retries with the same `webhook-id`, redirects not followed, private
+//! targets refused after DNS, a `kill -9` mid-delivery, two instances on one database, and the
+//! expiry scan.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use connect_tokens::Config;
+use connect_tokens::auth::secret_key::SecretKey;
+use connect_tokens::domain::scope::Target;
+use connect_tokens::domain::webhook::{Event, Events, new_secret};
+use connect_tokens::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
+use connect_tokens::store::Store;
+use connect_tokens::store::webhooks::{Delivery, Effects, EndpointSettings};
+use reqwest::StatusCode;
+
+use super::receiver::{Answer, Receiver, verifies};
+use super::{add_endpoint, hook_app, hook_config};
+use crate::helpers::*;
+
+/// The endpoint's deliveries once `done` holds for the newest (up to `secs`).
+async fn delivery_when(
+    store: &Store,
+    endpoint: &str,
+    secs: u64,
+    done: impl Fn(&Delivery) -> bool,
+) -> Delivery {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let list = store.webhook_deliveries(endpoint, None, 1).await.unwrap();
+        if let Some(d) = list.into_iter().next() {
+            if done(&d) {
+                return d;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{d:?}");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no delivery");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An endpoint stored directly (as if made when its name resolved elsewhere, or by another
+/// instance), with its secret sealed under the key in `key_file`.
+async fn stored_endpoint(store: &Store, key_file: &std::path::Path, url: &str) -> (String, String) {
+    let key = SecretKey::load_or_create(key_file).unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let secret = new_secret();
+    let sealed = key.seal(&format!("webhook:{id}"), secret.as_bytes());
+    let settings = EndpointSettings {
+        url: url.into(),
+        description: "stored".into(),
+        events: Events::ALL,
+        enabled: true,
+    };
+    let now = connect_tokens::domain::now();
+    store
+        .create_webhook_endpoint(&id, &settings, &sealed, None, &Effects::default(), now)
+        .await
+        .unwrap();
+    (id, secret)
+}
+
+/// Queues a test event for `endpoint` as **Send test event** does.
+async fn queue_test(store: &Store, endpoint: &str) {
+    let now = connect_tokens::domain::now();
+    let event = Event::test(endpoint, "test", now);
+    store
+        .queue_for_endpoint(endpoint, &event, now * 1000)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_same_webhook_id_until_it_answers_200() {
+    let rx = Receiver::start().await;
+    rx.plan(&[Answer::Status(500), Answer::Status(500)]);
+    let (app, b) = hook_app(hook_config()).await;
+    let (endpoint, secret) = add_endpoint(&b, &rx.url(), &["token.created"]).await;
+    let page = format!("/settings/webhooks/{endpoint}");
+    b.submit(&page, &format!("{page}/test"), &[]).await;
+    let got = rx.wait_for(3, 20).await;
+    assert_eq!(got.len(), 3, "two failures and a success");
+    assert!(got.iter().all(|g| g.id() == got[0].id()), "one webhook-id");
+    assert!(got.iter().all(|g| verifies(&secret, g)));
+    assert!(got.iter().all(|g| g.body == got[0].body), "the same body");
+    let d = delivery_when(&app.store, &endpoint, 5, |d| d.state == "delivered").await;
+    assert_eq!((d.attempts, d.last_status), (3, Some(200)));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(rx.got().len(), 3, "nothing after the 200");
+    // Redeliver sends it again, same id.
+    let list = b.get(&page).await.body;
+    assert!(list.contains(&format!("{}/redeliver", d.id)), "{list}");
+    let r = b
+        .submit(&page, &format!("{page}/deliveries/{}/redeliver", d.id), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let got = rx.wait_for(4, 10).await;
+    assert_eq!(got[3].id(), d.id);
+    let unknown = b
+        .submit(&page, &format!("{page}/deliveries/msg_nope/redeliver"), &[])
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let rx = Receiver::start().await;
+    rx.plan(&[Answer::Redirect]);
+    let (app, b) = hook_app(hook_config()).await;
+    let (endpoint, _) = add_endpoint(&b, &rx.url(), &["token.created"]).await;
+    let page = format!("/settings/webhooks/{endpoint}");
+    b.submit(&page, &format!("{page}/test"), &[]).await;
+    let d = delivery_when(&app.store, &endpoint, 10, |d| {
+        d.attempts >= 1 && d.last_status.is_some()
+    })
+    .await;
+    assert_eq!(d.last_status, Some(302));
+    assert_eq!(d.state, "pending", "retried later");
+    assert!(
+        rx.got().iter().all(|g| g.path == "/hook"),
+        "never /elsewhere"
+    );
+    assert!(b.get(&page).await.body.contains("a redirect: not followed"));
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_after_dns_without_the_flag() {
+    let rx = Receiver::start().await;
+    let app = spawn_app_with(Config::default()).await;
+    let key_file = app.data_dir.join("secret.key");
+    let by_name = format!("http://localhost:{}/hook", rx.addr.port());
+    for (url, says) in [
+        (
+            by_name.as_str(),
+            "localhost resolves to 127.0.0.1 is a loopback address",
+        ),
+        (
+            rx.url().as_str(),
+            "refused: 127.0.0.1 is a loopback address",
+        ),
+    ] {
+        let (endpoint, _) = stored_endpoint(&app.store, &key_file, url).await;
+        queue_test(&app.store, &endpoint).await;
+        let d = delivery_when(&app.store, &endpoint, 10, |d| {
+            d.attempts >= 1 && d.last_error.is_some()
+        })
+        .await;
+        let error = d.last_error.unwrap();
+        assert!(error.contains(says), "{error}");
+        assert!(error.contains("--allow-private-webhooks"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.got().is_empty(), "nothing reached the receiver");
+}
+
+#[tokio::test]
+async fn a_kill_9_mid_delivery_loses_nothing() {
+    let rx = Receiver::start().await;
+    rx.plan(&[Answer::Hang]);
+    let dir = temp_dir("kill9");
+    let flags = ["--allow-private-webhooks", "--webhook-timeout-ms", "2000"];
+    let server = crate::cli::serve_on(&dir, None, &flags, "warn", None);
+    let url = connect_tokens::config::sqlite_url(&dir);
+    let store = Store::connect(&url).await.unwrap();
+    let (endpoint, secret) = stored_endpoint(&store, &dir.join("secret.key"), &rx.url()).await;
+    queue_test(&store, &endpoint).await;
+    // The server is sending it (the receiver holds the request) when it is killed.
+    let first = rx.wait_for(1, 10).await;
+    assert_eq!(first.len(), 1);
+    drop(server);
+    let d = store
+        .webhook_deliveries(&endpoint, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((d.state.as_str(), d.attempts), ("pending", 1));
+    // Restarted, it sends it again once the dead attempt's lease is over.
+    let _server = crate::cli::serve_on(&dir, None, &flags, "warn", None);
+    let got = rx.wait_for(2, 20).await;
+    assert_eq!(got.len(), 2, "delivered after the restart");
+    assert_eq!(got[1].id(), got[0].id());
+    assert!(verifies(&secret, &got[1]));
+    let d = delivery_when(&store, &endpoint, 10, |d| d.state == "delivered").await;
+    assert_eq!(d.attempts, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn two_instances_deliver_each_of_200_events_once() {
+    let rx = Receiver::start().await;
+    let (app, b) = hook_app(hook_config()).await;
+    let _other = app.sibling_with(hook_config()).await;
+    add_endpoint(&b, &rx.url(), &["token.created"]).await;
+    let admin = app.store.user_by_username("admin").await.unwrap().unwrap();
+    let now = connect_tokens::domain::now();
+    for i in 0..200 {
+        let req = TokenRequest {
+            description: format!("bulk {i}"),
+            expires: date_in(30),
+            subject: SubjectRequest::Fleet("alpha".into()),
+            permissions: perms(1),
+            allowed_ips: String::new(),
+        };
+        let valid = issuing::validate(&app.store, 365, &req, now)
+            .await
+            .unwrap()
+            .unwrap();
+        let out = issuing::issue(&app.store, Some(&admin), valid, None, "test", now)
+            .await
+            .unwrap();
+        assert!(matches!(out, IssueOutcome::Issued(_)));
+    }
+    let got = rx.wait_for(200, 60).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got_all = rx.got();
+    assert_eq!(got.len(), 200);
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    let mut per_token: HashMap<String, usize> = HashMap::new();
+    for g in &got_all {
+        *per_id.entry(g.id().to_owned()).or_default() += 1;
+        let token = g.json()["data"]["token_id"].as_str().unwrap().to_owned();
+        *per_token.entry(token).or_default() += 1;
+    }
+    assert_eq!(got_all.len(), 200, "no event twice");
+    assert_eq!(per_id.len(), 200);
+    assert_eq!(per_token.len(), 200);
+}
+
+#[tokio::test]
+async fn expiry_warnings_come_once_per_token_however_many_scans() {
+    let rx = Receiver::start().await;
+    let (app, b) = hook_app(hook_config()).await;
+    add_endpoint(&b, &rx.url(), &["token.expiring"]).await;
+    let now = connect_tokens::domain::now();
+    let fleet = || Some(Target::Fleet("alpha".into()));
+    // Made without events (as an import or an older release leaves them).
+    for (name, expires) in [
+        ("in3days", now + 3 * 86_400),
+        ("in12hours", now + 12 * 3600),
+        ("in30days", now + 30 * 86_400),
+        ("revoked", now + 2 * 86_400),
+    ] {
+        make_token_with(&app, fleet(), perms(1), None, expires, name, now).await;
+    }
+    let revoked = newest_tokens(&app.store, 10)
+        .await
+        .into_iter()
+        .find(|t| t.description == "revoked")
+        .unwrap();
+    app.store.revoke_token(&revoked.id, now).await.unwrap();
+    // Two instances scanning at once (another connection pool), then again.
+    let other = Store::connect(&app.database_url).await.unwrap();
+    let (a, b2) = tokio::join!(
+        connect_tokens::webhooks::scan_expiring(&app.store, now),
+        connect_tokens::webhooks::scan_expiring(&other, now)
+    );
+    // (The server's own scan may have got there first.)
+    assert!(a.unwrap() + b2.unwrap() <= 2);
+    assert_eq!(
+        connect_tokens::webhooks::scan_expiring(&app.store, now)
+            .await
+            .unwrap(),
+        0
+    );
+    let got = rx.wait_for(2, 10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let warnings = |got: &[super::receiver::Got]| {
+        let mut w: Vec<(String, i64)> = got
+            .iter()
+            .map(|g| {
+                let d = &g.json()["data"];
+                (
+                    d["description"].as_str().unwrap().to_owned(),
+                    d["warning_days"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        w.sort();
+        w
+    };
+    assert_eq!(
+        warnings(&got),
+        [("in12hours".to_owned(), 1), ("in3days".to_owned(), 7)]
+    );
+    assert_eq!(rx.got().len(), 2);
+    // Two and a bit days later: the one-day warning of the first; nothing more after that.
+    let later = now + 2 * 86_400 + 3600;
+    assert!(
+        connect_tokens::webhooks::scan_expiring(&other, later)
+            .await
+            .unwrap()
+            <= 1
+    );
+    assert_eq!(
+        connect_tokens::webhooks::scan_expiring(&app.store, later)
+            .await
+            .unwrap(),
+        0
+    );
+    // (Queued as of that simulated time, so not yet due: read from the outbox.)
+    let in3days = newest_tokens(&app.store, 10)
+        .await
+        .into_iter()
+        .find(|t| t.description == "in3days")
+        .unwrap();
+    let endpoint = app.store.webhook_endpoints().await.unwrap().remove(0);
+    let queued = app
+        .store
+        .webhook_deliveries(&endpoint.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 3);
+    assert_eq!(queued[0].token_id.as_deref(), Some(in3days.id.as_str()));
+    assert_eq!(queued[0].event_type, "token.expiring");
+}
