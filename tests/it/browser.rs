@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, admin_app_with_password, tokens_in};
 
 mod security;
+mod webhooks;
 
 /// One browser at a time: Chromium is heavy for a 2-core machine, and timing-sensitive steps
 /// (animations, debounced search) must not starve.
