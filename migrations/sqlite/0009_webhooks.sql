@@ -21,7 +21,9 @@ CREATE TABLE webhook_endpoints (
 -- minute) once per endpoint. due_ms: when the next attempt is due (NULL once delivered, given
 -- up, or while its endpoint is disabled); an instance that claims it moves due_ms past the end
 -- of its attempt, so a crash mid-attempt only delays it. retry_from_ms: retries go on for 24
--- hours from then (the event's time, or a Redeliver).
+-- hours from then (the event's time, or a Redeliver). claim: names the instance's attempt in
+-- flight; its outcome is recorded only while the claim still holds (not after a takeover or a
+-- Redeliver).
 CREATE TABLE webhook_deliveries (
     id               TEXT    PRIMARY KEY,
     endpoint_id      TEXT    NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
@@ -35,6 +37,7 @@ CREATE TABLE webhook_deliveries (
     retry_from_ms    INTEGER NOT NULL,
     due_ms           INTEGER,
     attempts         INTEGER NOT NULL DEFAULT 0,
+    claim            TEXT,
     last_attempt_ms  INTEGER,
     last_status      INTEGER,
     last_error       TEXT

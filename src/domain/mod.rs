@@ -15,6 +15,12 @@ pub mod two_factor;
 pub mod webhook;
 pub mod webhook_target;
 
+/// Current time as unix milliseconds.
+pub fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
 /// Current time as unix seconds.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

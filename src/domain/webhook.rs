@@ -519,25 +519,31 @@ mod tests {
 
     #[test]
     fn retries_back_off_for_a_day() {
-        let created = 0;
-        let (mut now, mut attempts, mut delays) = (0, 1, vec![]);
-        while let Some(next) = next_attempt_ms(created, attempts, now, 30_000, 0.5) {
-            delays.push(next - now);
-            now = next;
-            attempts += 1;
+        for jitter in [0.0, 0.5, 1.0] {
+            let (mut now, mut attempts, mut delays) = (0, 1, vec![]);
+            while let Some(next) = next_attempt_ms(0, attempts, now, 30_000, jitter) {
+                delays.push(next - now);
+                now = next;
+                attempts += 1;
+            }
+            assert!(delays[0] <= 60_000, "first retry within a minute");
+            // Each wait is four times the last (±10 %) until the 8-hour cap, then the cap, and
+            // the last one is cut at the 24-hour mark.
+            for w in delays[..delays.len() - 1].windows(2) {
+                assert!(
+                    w[1] == w[0] || (w[1] > 3 * w[0] && w[1] < 5 * w[0]),
+                    "{delays:?}"
+                );
+                assert!(w[1] <= MAX_DELAY_MS * 11 / 10);
+            }
+            assert!(attempts >= 6, "{attempts} attempts");
+            assert_eq!(now, RETRY_WINDOW_MS, "the last one at the 24-hour mark");
         }
-        assert!(delays[0] <= 60_000, "first retry within a minute");
-        assert!(
-            delays
-                .windows(2)
-                .all(|w| w[1] >= w[0] || w[1] < MAX_DELAY_MS)
-        );
-        assert!(attempts >= 6, "{attempts} attempts");
-        assert_eq!(now, RETRY_WINDOW_MS, "the last one at the 24-hour mark");
         let low = next_attempt_ms(0, 1, 0, 30_000, 0.0).unwrap();
         let high = next_attempt_ms(0, 1, 0, 30_000, 1.0).unwrap();
         assert_eq!((low, high), (27_000, 33_000));
         assert_eq!(next_attempt_ms(0, 0, 0, 30_000, 0.5), None);
+        assert_eq!(next_attempt_ms(0, 3, RETRY_WINDOW_MS, 30_000, 0.5), None);
     }
 
     #[test]

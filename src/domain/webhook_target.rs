@@ -86,6 +86,8 @@ fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
         Some("private")
     } else if a == 100 && (64..128).contains(&b) {
         Some("shared (carrier-grade NAT)")
+    } else if (a, b) == (198, 18) || (a, b) == (198, 19) || ip.octets()[..3] == [192, 0, 0] {
+        Some("special-purpose")
     } else if ip.is_multicast() || ip.is_broadcast() || a >= 240 {
         Some("multicast or reserved")
     } else {
@@ -94,23 +96,37 @@ fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
+    let seg = ip.segments();
+    // The IPv4 address in the last 32 bits, or in bits 16–48 (6to4).
+    let v4_at = |hi: u16, lo: u16| {
+        let ([a, b], [c, d]) = (hi.to_be_bytes(), lo.to_be_bytes());
+        Ipv4Addr::new(a, b, c, d)
+    };
     if ip.is_unspecified() {
         Some("unspecified")
     } else if ip.is_loopback() {
         Some("loopback")
-    } else if first & 0xffc0 == 0xfe80 {
+    } else if seg[0] & 0xffc0 == 0xfe80 {
         Some("link-local")
-    } else if first & 0xfe00 == 0xfc00 {
+    } else if seg[0] & 0xffc0 == 0xfec0 {
+        Some("site-local")
+    } else if seg[0] & 0xfe00 == 0xfc00 {
         Some("unique-local")
     } else if ip.is_multicast() {
         Some("multicast or reserved")
-    } else if ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || ip.segments()[..6] == [0; 6] {
-        // NAT64 (64:ff9b::/96) and IPv4-compatible forms carry an IPv4 address.
-        let [.., hi, lo] = ip.segments();
-        let [a, b] = hi.to_be_bytes();
-        let [c, d] = lo.to_be_bytes();
-        v4_kind(Ipv4Addr::new(a, b, c, d))
+    } else if seg[..2] == [0x2001, 0] {
+        Some("Teredo (tunnelled)")
+    } else if seg[..3] == [0x64, 0xff9b, 1] {
+        Some("local-use NAT64")
+    } else if seg[0] == 0x2002 {
+        // 6to4 carries an IPv4 address in bits 16–48.
+        v4_kind(v4_at(seg[1], seg[2]))
+    } else if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+        || seg[..6] == [0; 6]
+        || seg[..6] == [0, 0, 0, 0, 0xffff, 0]
+    {
+        // NAT64, IPv4-compatible and IPv4-translated forms carry an IPv4 address.
+        v4_kind(v4_at(seg[6], seg[7]))
     } else {
         None
     }
@@ -154,10 +170,24 @@ mod tests {
             ("::ffff:10.0.0.1", "private"),
             ("64:ff9b::a00:1", "private"),
             ("ff02::1", "multicast or reserved"),
+            ("::ffff:0:a00:1", "private"),
+            ("2002:a00:1::1", "private"),
+            ("2002:7f00:1::", "loopback"),
+            ("2001:0:4136:e378::1", "Teredo (tunnelled)"),
+            ("64:ff9b:1::1", "local-use NAT64"),
+            ("fec0::1", "site-local"),
+            ("198.18.0.1", "special-purpose"),
+            ("192.0.0.8", "special-purpose"),
         ] {
             assert_eq!(kind(ip), Some(want), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "172.32.0.1"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "172.32.0.1",
+            "2002:808:808::1",
+        ] {
             assert_eq!(kind(ip), None, "{ip}");
         }
         assert!(refusal("10.0.0.1".parse().unwrap(), true).is_none());

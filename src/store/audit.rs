@@ -85,12 +85,13 @@ const AUDIT_COLUMNS: &str =
 impl Store {
     /// Adds refused uses to their aggregated entries, creating an entry that does not exist yet.
     /// An entry's first write also queues its `token.refused` event for the endpoints
-    /// subscribed to it (once per entry: the event's key is the entry's).
+    /// subscribed to it (once per entry: the event's key is the entry's), with the refusals
+    /// counted by then (the entry goes on counting the minute's).
     pub async fn add_refusals(&self, counts: &[RefusalCount]) -> StoreResult<()> {
         let now_ms = crate::domain::now() * 1000;
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
-            let endpoints: Vec<String> = sqlx::query_scalar(super::webhooks::SUBSCRIBED)
+            let endpoints: Vec<(String, bool)> = sqlx::query_as(super::webhooks::SUBSCRIBED)
                 .bind(EventType::TokenRefused.bit())
                 .fetch_all(&mut *tx)
                 .await?;
@@ -118,7 +119,8 @@ impl Store {
                 .bind(&key)
                 .fetch_one(&mut *tx)
                 .await?;
-                if endpoints.is_empty() {
+                // Only the entry's first write (its count is this batch's alone) queues it.
+                if endpoints.is_empty() || count != c.count {
                     continue;
                 }
                 let token: Option<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -138,8 +140,8 @@ impl Store {
                     count,
                 };
                 let event = Event::refused(&token.facts(), &refused, now_ms / 1000);
-                for endpoint in &endpoints {
-                    super::webhooks::bind_delivery!(endpoint, &event, now_ms)
+                for (endpoint, enabled) in &endpoints {
+                    super::webhooks::bind_delivery!(endpoint, *enabled, &event, now_ms)
                         .execute(&mut *tx)
                         .await?;
                 }

@@ -11,6 +11,8 @@ use crate::domain::webhook::{Event, Warning};
 pub struct Claimed {
     /// The `webhook-id`.
     pub id: String,
+    /// This claim's id (what its outcome is recorded under).
+    pub claim: String,
     pub endpoint_id: String,
     pub body: String,
     pub retry_from_ms: i64,
@@ -43,36 +45,36 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub id: String,
-    /// As claimed (a delivery claimed again since, after its lease ran out, is not touched).
-    pub attempts: i64,
+    /// The claim it was made under (a delivery claimed again since — its lease ran out — or
+    /// redelivered is not touched).
+    pub claim: String,
     pub at_ms: i64,
     pub outcome: Outcome,
 }
 
 impl Store {
-    /// Claims up to `limit` deliveries due at `now_ms`: their next due time moves to the end of
-    /// the lease (`now_ms + lease_ms`, when another instance may take over a crashed attempt)
-    /// and their attempt count goes up. On PostgreSQL rows another instance is claiming are
-    /// skipped (`FOR UPDATE SKIP LOCKED`), so each claim goes to one instance; SQLite has one.
-    pub async fn claim_deliveries(
-        &self,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Claimed>> {
+    /// Claims up to `limit` deliveries due now (read once the write lock is held): their next
+    /// due time moves to the end of the lease (`lease_ms` on, when another instance may take
+    /// over a crashed attempt), their attempt count goes up, and they carry a new claim id. On
+    /// PostgreSQL rows another instance is claiming are skipped (`FOR UPDATE SKIP LOCKED`), so
+    /// each claim goes to one instance; SQLite has one.
+    pub async fn claim_deliveries(&self, lease_ms: i64, limit: i64) -> StoreResult<Vec<Claimed>> {
         let lock = match self.pool() {
             Pool::Postgres(_) => "FOR UPDATE SKIP LOCKED",
             Pool::Sqlite(_) => "",
         };
         let claim = format!(
-            "UPDATE webhook_deliveries SET due_ms = $1, attempts = attempts + 1 WHERE id IN \
-             (SELECT id FROM webhook_deliveries WHERE due_ms <= $2 ORDER BY due_ms LIMIT $3 {lock}) \
+            "UPDATE webhook_deliveries SET due_ms = $1, attempts = attempts + 1, claim = $2 WHERE id IN \
+             (SELECT id FROM webhook_deliveries WHERE due_ms <= $3 ORDER BY due_ms LIMIT $4 {lock}) \
              RETURNING id"
         );
+        let claim_id = uuid::Uuid::new_v4().simple().to_string();
         Ok(on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
+            let now_ms = crate::domain::now_ms();
             let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim))
                 .bind(now_ms + lease_ms)
+                .bind(&claim_id)
                 .bind(now_ms)
                 .bind(limit)
                 .fetch_all(&mut *tx)
@@ -80,8 +82,8 @@ impl Store {
             let mut claimed = Vec::with_capacity(ids.len());
             for id in &ids {
                 let row: Claimed = sqlx::query_as(
-                    "SELECT d.id, d.endpoint_id, d.body, d.retry_from_ms, d.attempts, e.url, e.enabled, \
-                       e.secret, e.previous_secret, e.previous_until \
+                    "SELECT d.id, d.claim, d.endpoint_id, d.body, d.retry_from_ms, d.attempts, e.url, \
+                       e.enabled, e.secret, e.previous_secret, e.previous_until \
                      FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
                      WHERE d.id = $1",
                 )
@@ -118,11 +120,11 @@ impl Store {
                     ),
                     Outcome::Paused => {
                         sqlx::query(
-                            "UPDATE webhook_deliveries SET due_ms = NULL, attempts = attempts - 1 \
-                             WHERE id = $1 AND attempts = $2",
+                            "UPDATE webhook_deliveries SET due_ms = NULL, attempts = attempts - 1, \
+                               claim = NULL WHERE id = $1 AND claim = $2",
                         )
                         .bind(&a.id)
-                        .bind(a.attempts)
+                        .bind(&a.claim)
                         .execute(&mut *tx)
                         .await?;
                         continue;
@@ -130,7 +132,7 @@ impl Store {
                 };
                 sqlx::query(
                     "UPDATE webhook_deliveries SET state = $1, due_ms = $2, last_attempt_ms = $3, \
-                       last_status = $4, last_error = $5 WHERE id = $6 AND attempts = $7",
+                       last_status = $4, last_error = $5, claim = NULL WHERE id = $6 AND claim = $7",
                 )
                 .bind(state)
                 .bind(due)
@@ -138,7 +140,7 @@ impl Store {
                 .bind(status)
                 .bind(error)
                 .bind(&a.id)
-                .bind(a.attempts)
+                .bind(&a.claim)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -148,7 +150,7 @@ impl Store {
     }
 
     /// Queues `warning` for up to `limit` live tokens whose time for it has come and that have
-    /// not had it (nor, for the seven-day one, the one-day one); call again while it returns
+    /// not been rotated (a predecessor's grace time is no expiry to warn of) nor had it (nor, for the seven-day one, the one-day one); call again while it returns
     /// `limit`. The first statement marks them (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so of
     /// several instances scanning at once each token is warned by one; the warnings are queued
     /// in the same transaction. Returns how many tokens it warned.
@@ -164,7 +166,7 @@ impl Store {
         };
         let mark = format!(
             "UPDATE tokens SET expiry_warning = $1 WHERE id IN (SELECT id FROM tokens \
-             WHERE revoked_at IS NULL AND expires_at > $2 AND expires_at <= $3 \
+             WHERE revoked_at IS NULL AND successor_id IS NULL AND expires_at > $2 AND expires_at <= $3 \
              AND expiry_warning NOT IN ($1, 1) ORDER BY expires_at LIMIT $4 {lock}) RETURNING id"
         );
         let select = format!("{TOKEN_SELECT} WHERE t.id = $1");

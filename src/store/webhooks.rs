@@ -24,15 +24,16 @@ impl Effects {
     }
 }
 
-/// `INSERT` of one delivery; a keyed event already queued for the endpoint is not queued again.
+/// `INSERT` of one delivery, due at `$8` (none: its endpoint is disabled, and it waits); a keyed
+/// event already queued for the endpoint is not queued again.
 pub(super) const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries \
      (id, endpoint_id, event_type, event_key, token_id, body, created_ms, retry_from_ms, due_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) \
      ON CONFLICT (endpoint_id, event_key) WHERE event_key IS NOT NULL DO NOTHING";
 
-/// The endpoints subscribed to the event whose bit is `$1`.
+/// The endpoints subscribed to the event whose bit is `$1`, and whether each is enabled.
 pub(super) const SUBSCRIBED: &str =
-    "SELECT id FROM webhook_endpoints WHERE enabled = TRUE AND (events & $1) <> 0";
+    "SELECT id, enabled FROM webhook_endpoints WHERE (events & $1) <> 0";
 
 /// A new delivery's `webhook-id`.
 pub(super) fn new_message_id() -> String {
@@ -65,12 +66,13 @@ macro_rules! record_effects {
                 .execute(&mut *$tx)
                 .await?;
             }
-            let endpoints: Vec<String> = sqlx::query_scalar($crate::store::webhooks::SUBSCRIBED)
-                .bind(event.kind.bit())
-                .fetch_all(&mut *$tx)
-                .await?;
-            for endpoint in endpoints {
-                $crate::store::webhooks::bind_delivery!(&endpoint, event, now * 1000)
+            let endpoints: Vec<(String, bool)> =
+                sqlx::query_as($crate::store::webhooks::SUBSCRIBED)
+                    .bind(event.kind.bit())
+                    .fetch_all(&mut *$tx)
+                    .await?;
+            for (endpoint, enabled) in endpoints {
+                $crate::store::webhooks::bind_delivery!(&endpoint, enabled, event, now * 1000)
                     .execute(&mut *$tx)
                     .await?;
             }
@@ -79,10 +81,12 @@ macro_rules! record_effects {
 }
 pub(crate) use record_effects;
 
-/// Binds a delivery of `$event` to `$endpoint` made at `$ms` to [`INSERT_DELIVERY`].
+/// Binds a delivery of `$event` to `$endpoint` (due at once if `$enabled`) made at `$ms` to
+/// [`INSERT_DELIVERY`].
 macro_rules! bind_delivery {
-    ($endpoint:expr, $event:expr, $ms:expr) => {{
+    ($endpoint:expr, $enabled:expr, $event:expr, $ms:expr) => {{
         let event: &$crate::domain::webhook::Event = $event;
+        let ms: i64 = $ms;
         sqlx::query($crate::store::webhooks::INSERT_DELIVERY)
             .bind($crate::store::webhooks::new_message_id())
             .bind($endpoint)
@@ -90,7 +94,8 @@ macro_rules! bind_delivery {
             .bind(event.key.as_deref())
             .bind(event.token_id.as_deref())
             .bind(&event.body)
-            .bind($ms)
+            .bind(ms)
+            .bind(if $enabled { Some(ms) } else { None })
     }};
 }
 pub(crate) use bind_delivery;
@@ -215,7 +220,8 @@ impl Store {
     }
 
     /// Changes an endpoint's settings, audited; false when it does not exist. Disabling pauses
-    /// its waiting deliveries; enabling makes them due at once.
+    /// its waiting deliveries; enabling makes the paused ones due at once (retries keep their
+    /// time).
     pub async fn update_webhook_endpoint(
         &self,
         id: &str,
@@ -240,7 +246,8 @@ impl Store {
             if found {
                 sqlx::query(
                     "UPDATE webhook_deliveries SET due_ms = CASE WHEN $1 THEN $2 ELSE NULL END \
-                     WHERE endpoint_id = $3 AND state = 'pending'",
+                     WHERE endpoint_id = $3 AND state = 'pending' \
+                       AND (CASE WHEN $1 THEN due_ms IS NULL ELSE due_ms IS NOT NULL END)",
                 )
                 .bind(s.enabled)
                 .bind(now * 1000)
@@ -321,7 +328,7 @@ impl Store {
     ) -> StoreResult<()> {
         debug_assert_eq!(event.kind, EventType::Test);
         on_pool!(self.pool(), |db| {
-            bind_delivery!(id, event, now_ms).execute(db).await?;
+            bind_delivery!(id, true, event, now_ms).execute(db).await?;
         });
         Ok(())
     }
@@ -352,11 +359,12 @@ impl Store {
     }
 
     /// Sends a delivery again from now (same `webhook-id`, a new 24-hour retry window, paused
-    /// when its endpoint is disabled); false when the endpoint has no such delivery.
+    /// when its endpoint is disabled; an attempt in flight is forgotten: its outcome is not
+    /// recorded); false when the endpoint has no such delivery.
     pub async fn redeliver(&self, endpoint_id: &str, id: &str, now_ms: i64) -> StoreResult<bool> {
         Ok(on_pool!(self.pool(), |db| {
             sqlx::query(
-                "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, retry_from_ms = $1, \
+                "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, claim = NULL, retry_from_ms = $1, \
                    due_ms = CASE WHEN (SELECT enabled FROM webhook_endpoints WHERE id = $2) THEN $1 ELSE NULL END \
                  WHERE endpoint_id = $2 AND id = $3",
             )

@@ -79,6 +79,10 @@ pub async fn token(store: &Store) -> String {
 }
 
 /// Serves `store` on its own runtime thread pool; returns the address once it answers.
+#[allow(
+    dead_code,
+    reason = "the benchmarks that need their own settings use serve_state"
+)]
 pub async fn serve(store: &Store) -> SocketAddr {
     serve_state(AppState::new(
         store.clone(),

@@ -138,6 +138,10 @@ async fn private_targets_are_refused_after_dns_without_the_flag() {
             rx.url().as_str(),
             "refused: 127.0.0.1 is a loopback address",
         ),
+        (
+            "http://[::ffff:10.0.0.1]/hook",
+            "refused: ::ffff:10.0.0.1 is a private address",
+        ),
     ] {
         let (endpoint, _) = stored_endpoint(&app.store, &key_file, url).await;
         queue_test(&app.store, &endpoint).await;
@@ -158,7 +162,7 @@ async fn a_kill_9_mid_delivery_loses_nothing() {
     let rx = Receiver::start().await;
     rx.plan(&[Answer::Hang]);
     let dir = temp_dir("kill9");
-    let flags = ["--allow-private-webhooks", "--webhook-timeout-ms", "2000"];
+    let flags = ["--allow-private-webhooks", "--webhook-timeout-ms", "1000"];
     let server = crate::cli::serve_on(&dir, None, &flags, "warn", None);
     let url = connect_tokens::config::sqlite_url(&dir);
     let store = Store::connect(&url).await.unwrap();
@@ -283,6 +287,28 @@ async fn expiry_warnings_come_once_per_token_however_many_scans() {
         [("in12hours".to_owned(), 1), ("in3days".to_owned(), 7)]
     );
     assert_eq!(rx.got().len(), 2);
+    // A token rotated with a grace time is cut to its grace: no warning for that.
+    let rotated = newest_tokens(&app.store, 10)
+        .await
+        .into_iter()
+        .find(|t| t.description == "in30days")
+        .unwrap();
+    let grace = connect_tokens::issuing::RotateRequest {
+        expires: None,
+        grace_secs: 3600,
+    };
+    let out =
+        connect_tokens::issuing::rotate(&app.store, 365, "admin", &rotated, &grace, "test", now)
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(matches!(out, connect_tokens::issuing::Rotated::New(_)));
+    assert_eq!(
+        connect_tokens::webhooks::scan_expiring(&app.store, now)
+            .await
+            .unwrap(),
+        0
+    );
     // Two and a bit days later: the one-day warning of the first; nothing more after that.
     let later = now + 2 * 86_400 + 3600;
     assert!(
