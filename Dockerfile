@@ -15,6 +15,11 @@ RUN cargo build --release --locked --bin connect-tokens \
  && strip target/release/connect-tokens
 
 FROM debian:bookworm-slim
+# CA certificates: webhook deliveries to https:// receivers verify against the system's roots.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin connect \
  && mkdir -p /data && chown connect /data
 COPY --from=build /src/target/release/connect-tokens /usr/local/bin/connect-tokens

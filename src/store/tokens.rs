@@ -1,6 +1,6 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
-use super::webhooks::{Effects, record_effects};
+use super::webhooks::{Effects, commit_if, record_effects};
 use super::{BeginWrite, Constraint, Store, StoreResult, conflict_on, on_pool};
 use crate::domain::cidr::AllowedIps;
 use crate::domain::expiry::TokenStatus;
@@ -338,11 +338,7 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-            if revoked {
-                record_effects!(tx, effects, now);
-                tx.commit().await?;
-            }
-            revoked
+            commit_if!(tx, revoked, effects, now)
         }))
     }
 }

@@ -81,6 +81,20 @@ macro_rules! record_effects {
 }
 pub(crate) use record_effects;
 
+/// Ends the write transaction `$tx`: when `$done`, records `$effects` in it and commits;
+/// otherwise drops it (rolled back: nothing happened, nothing is recorded). Yields `$done`.
+macro_rules! commit_if {
+    ($tx:ident, $done:expr, $effects:expr, $now:expr) => {{
+        let done: bool = $done;
+        if done {
+            $crate::store::webhooks::record_effects!($tx, $effects, $now);
+            $tx.commit().await?;
+        }
+        done
+    }};
+}
+pub(crate) use commit_if;
+
 /// Binds a delivery of `$event` to `$endpoint` (due at once if `$enabled`) made at `$ms` to
 /// [`INSERT_DELIVERY`].
 macro_rules! bind_delivery {
@@ -254,10 +268,8 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                record_effects!(tx, effects, now);
-                tx.commit().await?;
             }
-            found
+            commit_if!(tx, found, effects, now)
         }))
     }
 
@@ -284,11 +296,7 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-            if found {
-                record_effects!(tx, effects, now);
-                tx.commit().await?;
-            }
-            found
+            commit_if!(tx, found, effects, now)
         }))
     }
 
@@ -311,11 +319,7 @@ impl Store {
                 .await?
                 .rows_affected()
                 == 1;
-            if found {
-                record_effects!(tx, effects, now);
-                tx.commit().await?;
-            }
-            found
+            commit_if!(tx, found, effects, now)
         }))
     }
 

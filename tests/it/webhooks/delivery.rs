@@ -339,3 +339,43 @@ async fn expiry_warnings_come_once_per_token_however_many_scans() {
     assert_eq!(queued[0].token_id.as_deref(), Some(in3days.id.as_str()));
     assert_eq!(queued[0].event_type, "token.expiring");
 }
+
+#[tokio::test]
+async fn https_receivers_are_verified_against_the_trusted_roots() {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (made.cert.pem(), made.signing_key.serialize_pem());
+    let rx = Receiver::start_tls(&cert, &key).await;
+    let url = format!("https://localhost:{}/hook", rx.addr.port());
+    let flags = ["--allow-private-webhooks"];
+    // A server whose trusted roots include the receiver's certificate delivers over TLS.
+    let dir = temp_dir("https");
+    let roots = dir.join("roots.pem");
+    std::fs::write(&roots, &cert).unwrap();
+    let roots_env = roots.to_str().unwrap();
+    let env = [("SSL_CERT_FILE", roots_env), ("SSL_CERT_DIR", roots_env)];
+    let server = crate::cli::serve_via(&[], &dir, None, &flags, "warn", None, &env);
+    let store = Store::connect(&connect_tokens::config::sqlite_url(&dir))
+        .await
+        .unwrap();
+    let (endpoint, secret) = stored_endpoint(&store, &dir.join("secret.key"), &url).await;
+    queue_test(&store, &endpoint).await;
+    let got = rx.wait_for(1, 10).await;
+    assert_eq!(got.len(), 1, "delivered over https");
+    assert!(verifies(&secret, &got[0]));
+    delivery_when(&store, &endpoint, 10, |d| d.state == "delivered").await;
+    drop(server);
+    // One that does not trust it refuses the certificate: nothing is sent.
+    let other = temp_dir("https-untrusted");
+    let _server = crate::cli::serve_on(&other, None, &flags, "warn", None);
+    let store = Store::connect(&connect_tokens::config::sqlite_url(&other))
+        .await
+        .unwrap();
+    let (endpoint, _) = stored_endpoint(&store, &other.join("secret.key"), &url).await;
+    queue_test(&store, &endpoint).await;
+    let d = delivery_when(&store, &endpoint, 10, |d| d.last_error.is_some()).await;
+    let error = d.last_error.unwrap();
+    assert!(error.contains("certificate"), "{error}");
+    assert_eq!(rx.got().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other);
+}

@@ -71,14 +71,45 @@ impl Receiver {
 
     pub async fn start_on(bind: &str) -> Receiver {
         let shared = Shared::default();
-        let state = shared.clone();
-        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-            let state = state.clone();
-            async move { answer(state, uri, headers, body).await }
-        });
+        let app = router(shared.clone());
         let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { addr, shared }
+    }
+
+    /// A receiver over HTTPS with a certificate for `localhost` (PEM of certificate and key).
+    pub async fn start_tls(cert_pem: &str, key_pem: &str) -> Receiver {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let shared = Shared::default();
+        let app = router(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        let service = hyper_util::service::TowerToHyperService::new(app);
+                        let io = hyper_util::rt::TokioIo::new(tls);
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await;
+                    }
+                });
+            }
+        });
         Receiver { addr, shared }
     }
 
@@ -127,6 +158,14 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The receiver's one route: record, then answer as planned.
+fn router(shared: Shared) -> axum::Router {
+    axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let state = shared.clone();
+        async move { answer(state, uri, headers, body).await }
+    })
 }
 
 async fn answer(state: Shared, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
