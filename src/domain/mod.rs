@@ -13,6 +13,7 @@ pub mod text;
 pub mod token;
 pub mod two_factor;
 pub mod webhook;
+pub mod webhook_delivery;
 pub mod webhook_target;
 
 /// Current time as unix milliseconds.

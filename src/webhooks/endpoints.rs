@@ -8,7 +8,8 @@ use super::{now_ms, secret_owner};
 use crate::auth::secret_key::SecretKey;
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::names;
-use crate::domain::webhook::{self, Event, EventType, Events};
+use crate::domain::webhook::{Event, EventType, Events};
+use crate::domain::webhook_delivery as delivery;
 use crate::domain::webhook_target::{self, Host};
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
@@ -135,7 +136,7 @@ pub async fn create(
 ) -> AppResult<(String, String)> {
     let (actor_id, actor_name) = actor;
     let id = uuid::Uuid::new_v4().to_string();
-    let secret = webhook::new_secret();
+    let secret = delivery::new_secret();
     let sealed = key.seal(&secret_owner(&id), secret.as_bytes());
     let effects = audited(
         AuditAction::WebhookCreated,
@@ -184,11 +185,11 @@ pub async fn rotate_secret(
     source: &str,
     now: i64,
 ) -> AppResult<String> {
-    let secret = webhook::new_secret();
+    let secret = delivery::new_secret();
     let sealed = key.seal(&secret_owner(&endpoint.id), secret.as_bytes());
     let detail = format!(
         "the old secret signs beside the new one for {} hours",
-        webhook::OLD_SECRET_SECS / 3600
+        delivery::OLD_SECRET_SECS / 3600
     );
     let effects = audited(
         AuditAction::WebhookSecretRotated,
@@ -197,7 +198,7 @@ pub async fn rotate_secret(
         &endpoint.url,
         detail,
     );
-    let until = now + webhook::OLD_SECRET_SECS;
+    let until = now + delivery::OLD_SECRET_SECS;
     let rotated = store
         .rotate_webhook_secret(
             &endpoint.id,

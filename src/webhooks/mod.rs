@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use crate::auth::secret_key::SecretKey;
 use crate::config::Config;
-use crate::domain::webhook::{self, Warning};
+use crate::domain::webhook::Warning;
+use crate::domain::webhook_delivery as delivery;
 use crate::store::Store;
 use crate::store::outbox::{Attempt, Claimed, Outcome};
 
@@ -120,7 +121,7 @@ impl Worker {
             None => Err("the signing secret cannot be read with this server's secret key".into()),
         };
         let retry = || {
-            webhook::next_attempt_ms(
+            delivery::next_attempt_ms(
                 c.retry_from_ms,
                 c.attempts,
                 now_ms(),
@@ -155,8 +156,8 @@ impl Worker {
         let owner = secret_owner(&c.endpoint_id);
         let sign = |sealed: &str| {
             let secret = String::from_utf8(self.key.open(&owner, sealed)?).ok()?;
-            let key = webhook::secret_key(&secret)?;
-            Some(webhook::signature(&key, &c.id, timestamp, &c.body))
+            let key = delivery::secret_key(&secret)?;
+            Some(delivery::signature(&key, &c.id, timestamp, &c.body))
         };
         let mut value = sign(&c.secret)?;
         if let (Some(previous), Some(until)) = (&c.previous_secret, c.previous_until)

@@ -103,7 +103,7 @@ async fn main() {
     let (url, count) = receiver();
     // The endpoint, its secret sealed as the tab seals it.
     let endpoint = uuid::Uuid::new_v4().to_string();
-    let secret = connect_tokens::domain::webhook::new_secret();
+    let secret = connect_tokens::domain::webhook_delivery::new_secret();
     let sealed = key.seal(&format!("webhook:{endpoint}"), secret.as_bytes());
     let settings = EndpointSettings {
         url: url.clone(),
