@@ -18,8 +18,14 @@ use crate::store::outbox::{Attempt, Claimed, Outcome};
 
 pub use client::Sender;
 
-/// Deliveries one instance claims at once (and sends concurrently).
-const BATCH: i64 = 16;
+/// Deliveries one instance has in flight at most (a slow receiver holds one of them, not the
+/// others).
+const IN_FLIGHT: usize = 16;
+
+/// Deliveries one instance starts per second at most, so that a backlog drains beside the API
+/// without slowing it by more than a few per cent (`cargo bench --bench webhooks`); 10,000
+/// take half a minute.
+const PER_SECOND: f64 = 300.0;
 
 /// How long the worker sleeps when nothing is due.
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -60,33 +66,10 @@ impl Worker {
             key,
             sender: Sender::new(config.allow_private_webhooks, timeout)?,
             first_retry_ms: i64::try_from(config.webhook_first_retry_ms).unwrap_or(30_000),
-            // A batch's sends end within the timeout and are recorded within the database's busy
-            // timeout after that: twice that and more before anyone else may take one over.
+            // A send ends within the timeout and is recorded within the database's busy timeout
+            // after that: twice that and more before anyone else may take it over.
             lease_ms: 2 * i64::try_from(config.webhook_timeout_ms).unwrap_or(10_000) + 10_000,
         })
-    }
-
-    /// Claims, sends and records one batch; how many were claimed.
-    pub async fn step(&self) -> Result<usize, crate::store::StoreError> {
-        let claimed = self.store.claim_deliveries(self.lease_ms, BATCH).await?;
-        if claimed.is_empty() {
-            return Ok(0);
-        }
-        let n = claimed.len();
-        let mut sends = tokio::task::JoinSet::new();
-        for c in claimed {
-            let worker = self.clone();
-            sends.spawn(async move { worker.attempt(c).await });
-        }
-        let mut attempts = Vec::with_capacity(n);
-        while let Some(done) = sends.join_next().await {
-            match done {
-                Ok(a) => attempts.push(a),
-                Err(e) => tracing::error!(error = %e, "a webhook attempt panicked"),
-            }
-        }
-        self.store.record_attempts(&attempts).await?;
-        Ok(n)
     }
 
     /// One attempt of a claimed delivery.
@@ -169,22 +152,62 @@ impl Worker {
         Some(value)
     }
 
-    /// Runs forever: a batch whenever something is due, a short sleep when nothing is. After a
-    /// batch it rests twice as long as the batch took, so that a backlog drains at no more than
-    /// a third of the pace the machine allows and the API keeps its speed (`cargo bench --bench
-    /// webhooks`).
+    /// Runs forever: claims what is due as slots free up (at most [`IN_FLIGHT`] at once, at
+    /// most [`PER_SECOND`] started a second) and sends each on its own task; the outcomes are
+    /// recorded as they come, those that come together in one transaction. Sleeps a moment
+    /// when nothing is due.
     pub async fn run(self) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let (done, outcomes) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(record(self.store.clone(), outcomes));
         loop {
-            let started = tokio::time::Instant::now();
-            match self.step().await {
-                Ok(n) if n > 0 => tokio::time::sleep(started.elapsed() * 2).await,
-                Ok(_) => tokio::time::sleep(IDLE_POLL).await,
+            let Ok(first) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let mut permits = vec![first];
+            while permits.len() < IN_FLIGHT {
+                match slots.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            let wanted = i64::try_from(permits.len()).unwrap_or(1);
+            let claimed = match self.store.claim_deliveries(self.lease_ms, wanted).await {
+                Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook deliveries could not be claimed");
                     tokio::time::sleep(IDLE_POLL * 4).await;
+                    continue;
                 }
+            };
+            if claimed.is_empty() {
+                drop(permits);
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
             }
+            let n = claimed.len();
+            for (c, permit) in claimed.into_iter().zip(permits) {
+                let (worker, done) = (self.clone(), done.clone());
+                tokio::spawn(async move {
+                    let _ = done.send(worker.attempt(c).await);
+                    drop(permit);
+                });
+            }
+            #[allow(clippy::cast_precision_loss)]
+            tokio::time::sleep(Duration::from_secs_f64(n as f64 / PER_SECOND)).await;
         }
+    }
+}
+
+/// Records attempts' outcomes as they arrive, those waiting together in one transaction. One
+/// that cannot be recorded is left to its lease: the delivery is sent again.
+async fn record(store: Store, mut outcomes: tokio::sync::mpsc::UnboundedReceiver<Attempt>) {
+    let mut batch = Vec::new();
+    while outcomes.recv_many(&mut batch, 64).await > 0 {
+        if let Err(e) = store.record_attempts(&batch).await {
+            tracing::warn!(error = %e, "webhook attempts could not be recorded");
+        }
+        batch.clear();
     }
 }
 

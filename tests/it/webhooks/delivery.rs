@@ -380,3 +380,26 @@ async fn https_receivers_are_verified_against_the_trusted_roots() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&other);
 }
+
+#[tokio::test]
+async fn a_receiver_that_hangs_holds_up_no_other() {
+    let (slow, fast) = (Receiver::start().await, Receiver::start().await);
+    slow.plan(&[Answer::Hang]);
+    let (app, b) = hook_app(hook_config()).await;
+    let (slow_id, _) = add_endpoint(&b, &slow.url(), &["token.created"]).await;
+    let (fast_id, _) = add_endpoint(&b, &fast.url(), &["token.created"]).await;
+    queue_test(&app.store, &slow_id).await;
+    assert_eq!(
+        slow.wait_for(1, 10).await.len(),
+        1,
+        "the slow one is being sent"
+    );
+    queue_test(&app.store, &fast_id).await;
+    let started = std::time::Instant::now();
+    assert_eq!(fast.wait_for(1, 10).await.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "sent while the other hangs (10 s timeout): {:?}",
+        started.elapsed()
+    );
+}
