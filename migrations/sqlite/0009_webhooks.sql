@@ -47,6 +47,9 @@ CREATE UNIQUE INDEX webhook_deliveries_key ON webhook_deliveries (endpoint_id, e
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (due_ms) WHERE due_ms IS NOT NULL;
 CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, created_ms, id);
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (created_ms) WHERE due_ms IS NULL;
+-- Paused deliveries (their endpoint disabled), re-armed when it is enabled.
+CREATE INDEX webhook_deliveries_paused ON webhook_deliveries (endpoint_id)
+    WHERE due_ms IS NULL AND state = 'pending';
 
 -- The expiry warning a token has had: 0 none, 7 the seven-day one, 1 the one-day one (set in
 -- the transaction that queues it, so that each is sent once per token).

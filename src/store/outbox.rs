@@ -70,6 +70,15 @@ impl Store {
         );
         let claim_id = uuid::Uuid::new_v4().simple().to_string();
         Ok(on_pool!(self.pool(), |db| {
+            // A read first: an idle poll takes no write lock.
+            let due: Option<String> =
+                sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE due_ms <= $1 LIMIT 1")
+                    .bind(crate::domain::now_ms())
+                    .fetch_optional(db)
+                    .await?;
+            if due.is_none() {
+                return Ok(vec![]);
+            }
             let mut tx = db.begin_write().await?;
             let now_ms = crate::domain::now_ms();
             let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim))
@@ -120,11 +129,14 @@ impl Store {
                     ),
                     Outcome::Paused => {
                         sqlx::query(
-                            "UPDATE webhook_deliveries SET due_ms = NULL, attempts = attempts - 1, \
-                               claim = NULL WHERE id = $1 AND claim = $2",
+                            "UPDATE webhook_deliveries SET attempts = attempts - 1, claim = NULL, \
+                               due_ms = CASE WHEN (SELECT enabled FROM webhook_endpoints e \
+                                 WHERE e.id = webhook_deliveries.endpoint_id) THEN $3 ELSE NULL END \
+                             WHERE id = $1 AND claim = $2",
                         )
                         .bind(&a.id)
                         .bind(&a.claim)
+                        .bind(a.at_ms)
                         .execute(&mut *tx)
                         .await?;
                         continue;
@@ -205,6 +217,22 @@ impl Store {
             super::webhooks::record_effects!(tx, &effects, now);
             tx.commit().await?;
             ids.len()
+        }))
+    }
+
+    /// Makes paused deliveries of enabled endpoints due at `now_ms` (enabling does it at once;
+    /// this catches a delivery paused by an outcome or an event that crossed the enabling);
+    /// how many.
+    pub async fn rearm_paused(&self, now_ms: i64) -> StoreResult<u64> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query(
+                "UPDATE webhook_deliveries SET due_ms = $1 WHERE due_ms IS NULL AND state = 'pending' \
+                 AND claim IS NULL AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled = TRUE)",
+            )
+            .bind(now_ms)
+            .execute(db)
+            .await?
+            .rows_affected()
         }))
     }
 

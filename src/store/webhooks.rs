@@ -235,7 +235,7 @@ impl Store {
 
     /// Changes an endpoint's settings, audited; false when it does not exist. Disabling pauses
     /// its waiting deliveries; enabling makes the paused ones due at once (retries keep their
-    /// time).
+    /// time). One being sent settles through its own outcome.
     pub async fn update_webhook_endpoint(
         &self,
         id: &str,
@@ -260,7 +260,7 @@ impl Store {
             if found {
                 sqlx::query(
                     "UPDATE webhook_deliveries SET due_ms = CASE WHEN $1 THEN $2 ELSE NULL END \
-                     WHERE endpoint_id = $3 AND state = 'pending' \
+                     WHERE endpoint_id = $3 AND state = 'pending' AND claim IS NULL \
                        AND (CASE WHEN $1 THEN due_ms IS NULL ELSE due_ms IS NOT NULL END)",
                 )
                 .bind(s.enabled)

@@ -189,7 +189,9 @@ impl Worker {
             for (c, permit) in claimed.into_iter().zip(permits) {
                 let (worker, done) = (self.clone(), done.clone());
                 tokio::spawn(async move {
-                    let _ = done.send(worker.attempt(c).await);
+                    if done.send(worker.attempt(c).await).is_err() {
+                        tracing::error!("the webhook recorder stopped; attempts go unrecorded");
+                    }
                     drop(permit);
                 });
             }
@@ -204,8 +206,16 @@ impl Worker {
 async fn record(store: Store, mut outcomes: tokio::sync::mpsc::UnboundedReceiver<Attempt>) {
     let mut batch = Vec::new();
     while outcomes.recv_many(&mut batch, 64).await > 0 {
-        if let Err(e) = store.record_attempts(&batch).await {
-            tracing::warn!(error = %e, "webhook attempts could not be recorded");
+        // A busy or unreachable database is tried again a few times (recording twice is
+        // harmless: the claim id is cleared by the first).
+        for wait_ms in [50, 200, 1000, 3000, 0] {
+            match store.record_attempts(&batch).await {
+                Ok(()) => break,
+                Err(e) if wait_ms == 0 => {
+                    tracing::warn!(error = %e, "webhook attempts could not be recorded; they will be sent again");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(wait_ms)).await,
+            }
         }
         batch.clear();
     }
@@ -233,7 +243,8 @@ pub async fn scan_expiring(store: &Store, now: i64) -> Result<usize, crate::stor
     Ok(seen)
 }
 
-/// Starts this instance's worker, and the expiry scan and pruning beside it.
+/// Starts this instance's worker, and beside it every 30 s the expiry scan, the re-arming of
+/// paused deliveries whose endpoint is enabled, and pruning.
 pub fn spawn(store: Store, key: Arc<SecretKey>, config: &Config) -> Result<(), String> {
     let worker = Worker::new(store.clone(), key, config)?;
     tokio::spawn(worker.run());
@@ -243,6 +254,9 @@ pub fn spawn(store: Store, key: Arc<SecretKey>, config: &Config) -> Result<(), S
             tick.tick().await;
             if let Err(e) = scan_expiring(&store, crate::domain::now()).await {
                 tracing::warn!(error = %e, "the webhook expiry scan failed");
+            }
+            if let Err(e) = store.rearm_paused(now_ms()).await {
+                tracing::warn!(error = %e, "paused webhook deliveries could not be re-armed");
             }
             if let Err(e) = store.prune_deliveries(now_ms() - KEEP_FINISHED_MS).await {
                 tracing::warn!(error = %e, "old webhook deliveries could not be pruned");

@@ -403,3 +403,60 @@ async fn a_receiver_that_hangs_holds_up_no_other() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_delivery_paused_across_an_enabling_is_rearmed() {
+    let rx = Receiver::start().await;
+    let (app, b) = hook_app(hook_config()).await;
+    let (endpoint, secret) = add_endpoint(&b, &rx.url(), &["token.created"]).await;
+    let settings = EndpointSettings {
+        url: rx.url(),
+        description: "race".into(),
+        events: Events::ALL,
+        enabled: false,
+    };
+    // An event queued while the endpoint is disabled waits, paused.
+    let now = connect_tokens::domain::now();
+    app.store
+        .update_webhook_endpoint(&endpoint, &settings, &Effects::default(), now)
+        .await
+        .unwrap();
+    let token_event = {
+        let fleet = Some(Target::Fleet("alpha".into()));
+        make_token(&app, fleet, perms(1), None, in_days(30)).await;
+        let t = newest_tokens(&app.store, 1).await.remove(0);
+        Event::created(&t.facts(), "test", None, now)
+    };
+    let effects = Effects {
+        audit: vec![],
+        events: vec![token_event],
+    };
+    // Queued in a transaction that saw the endpoint disabled…
+    app.store
+        .update_webhook_endpoint(&endpoint, &settings, &effects, now)
+        .await
+        .unwrap();
+    // …while an enabling that did not see it committed (as two instances can interleave).
+    use sqlx::Connection;
+    let url = &app.database_url;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE webhook_endpoints SET enabled = TRUE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE webhook_endpoints SET enabled = TRUE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(rx.got().is_empty(), "paused");
+    assert_eq!(app.store.rearm_paused(now * 1000).await.unwrap(), 1);
+    let got = rx.wait_for(1, 10).await;
+    assert!(verifies(&secret, &got[0]));
+    assert_eq!(got[0].kind(), "token.created");
+    assert_eq!(app.store.rearm_paused(now * 1000).await.unwrap(), 0);
+}
