@@ -2,7 +2,8 @@
 
 -- secret: the `whsec_` signing secret sealed with the server's secret key (XChaCha20-Poly1305,
 -- bound to the endpoint id); previous_secret signs beside it until previous_until (unix
--- seconds) after a rotation. events: bits of the subscribed event types.
+-- seconds) after a rotation. events: bits of the subscribed event types. form_nonce, rotation_nonce:
+-- the add and Rotate forms' one-time nonces (a form sent twice does its work once).
 CREATE TABLE webhook_endpoints (
     id               TEXT    PRIMARY KEY,
     url              TEXT    NOT NULL,
@@ -13,7 +14,9 @@ CREATE TABLE webhook_endpoints (
     previous_secret  TEXT,
     previous_until   INTEGER,
     created_at       INTEGER NOT NULL,
-    created_by       TEXT
+    created_by       TEXT,
+    form_nonce       TEXT    UNIQUE,
+    rotation_nonce   TEXT
 ) WITHOUT ROWID;
 
 -- One row per event and endpoint, written in the transaction that makes the event. id: the

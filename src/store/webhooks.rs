@@ -2,7 +2,7 @@
 //! the transaction of the write it reports ([`Effects`]): a committed change always has its
 //! deliveries, a rolled-back one never.
 
-use super::{BeginWrite, Store, StoreResult, on_pool};
+use super::{BeginWrite, Constraint, Store, StoreResult, conflict_on, on_pool};
 use crate::domain::audit::AuditEvent;
 use crate::domain::webhook::{Event, EventType, Events};
 
@@ -201,21 +201,24 @@ impl Store {
         }))
     }
 
-    /// Stores a new endpoint `id` with its sealed secret, audited.
+    /// Stores a new endpoint `id` with its sealed secret, audited. `Conflict("form_nonce")`
+    /// when the form's nonce was used before: the replay adds nothing.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_webhook_endpoint(
         &self,
         id: &str,
         s: &EndpointSettings,
         sealed_secret: &str,
         created_by: Option<&str>,
+        form_nonce: Option<&str>,
         effects: &Effects,
         now: i64,
     ) -> StoreResult<()> {
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
             sqlx::query(
-                "INSERT INTO webhook_endpoints (id, url, description, events, enabled, secret, created_at, created_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO webhook_endpoints (id, url, description, events, enabled, secret, created_at, created_by, form_nonce) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(id)
             .bind(&s.url)
@@ -225,8 +228,13 @@ impl Store {
             .bind(sealed_secret)
             .bind(now)
             .bind(created_by)
+            .bind(form_nonce)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(conflict_on(
+                Constraint::Unique("webhook_endpoints", "form_nonce"),
+                "form_nonce",
+            ))?;
             record_effects!(tx, effects, now);
             tx.commit().await?;
         });
@@ -273,25 +281,40 @@ impl Store {
         }))
     }
 
-    /// Replaces an endpoint's secret; the old one keeps signing until `previous_until`.
+    /// The endpoint a form nonce added, if any.
+    pub async fn webhook_endpoint_for_nonce(&self, nonce: &str) -> StoreResult<Option<String>> {
+        Ok(on_pool!(self.pool(), |db| {
+            sqlx::query_scalar("SELECT id FROM webhook_endpoints WHERE form_nonce = $1")
+                .bind(nonce)
+                .fetch_optional(db)
+                .await?
+        }))
+    }
+
+    /// Replaces an endpoint's secret (the old one keeps signing until `previous_until`) unless
+    /// `nonce` rotated it last (a form sent twice); false when nothing was rotated.
+    #[allow(clippy::too_many_arguments)]
     pub async fn rotate_webhook_secret(
         &self,
         id: &str,
         sealed_secret: &str,
         sealed_previous: &str,
         previous_until: i64,
+        nonce: &str,
         effects: &Effects,
         now: i64,
     ) -> StoreResult<bool> {
         Ok(on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
             let found = sqlx::query(
-                "UPDATE webhook_endpoints SET secret = $1, previous_secret = $2, previous_until = $3 WHERE id = $4",
+                "UPDATE webhook_endpoints SET secret = $1, previous_secret = $2, previous_until = $3, \
+                   rotation_nonce = $5 WHERE id = $4 AND COALESCE(rotation_nonce, '') <> $5",
             )
             .bind(sealed_secret)
             .bind(sealed_previous)
             .bind(previous_until)
             .bind(id)
+            .bind(nonce)
             .execute(&mut *tx)
             .await?
             .rows_affected()

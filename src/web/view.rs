@@ -42,6 +42,22 @@ impl Chrome {
     }
 }
 
+/// A form's one-time nonce: a form sent twice (a double click, a reload) does its work once.
+pub fn nonce() -> String {
+    crate::domain::token::random_base62(32)
+}
+
+/// Refuses a nonce the page did not make.
+pub fn check_nonce(n: &str) -> crate::error::AppResult<()> {
+    if n.len() == 32 && n.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::BadRequest(
+            "The form is incomplete. Reload the page and try again.".into(),
+        ))
+    }
+}
+
 /// `YYYY-MM-DD HH:MM UTC` of unix seconds.
 pub fn datetime(ts: i64) -> String {
     match OffsetDateTime::from_unix_timestamp(ts) {

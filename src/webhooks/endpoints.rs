@@ -12,8 +12,8 @@ use crate::domain::webhook::{Event, EventType, Events};
 use crate::domain::webhook_delivery as delivery;
 use crate::domain::webhook_target::{self, Host};
 use crate::error::{AppError, AppResult};
-use crate::store::Store;
 use crate::store::webhooks::{Effects, Endpoint, EndpointSettings};
+use crate::store::{Store, StoreError};
 
 /// How long the form waits for the URL's host to resolve.
 const RESOLVE_WAIT: Duration = Duration::from_secs(5);
@@ -125,15 +125,25 @@ fn settings_detail(s: &EndpointSettings) -> String {
     format!("{}; {state}", s.events.names().join(", "))
 }
 
-/// Adds an endpoint; its id and its signing secret (shown once, stored sealed).
+/// What adding an endpoint came to.
+#[derive(Debug)]
+pub enum Added {
+    /// Its id and its signing secret (shown once, stored sealed).
+    New { id: String, secret: String },
+    /// The form was sent before: the endpoint it added then (nothing new, no secret).
+    Replayed(Option<String>),
+}
+
+/// Adds an endpoint, once per form nonce.
 pub async fn create(
     store: &Store,
     key: &SecretKey,
     actor: (&str, &str),
     s: &EndpointSettings,
+    nonce: &str,
     source: &str,
     now: i64,
-) -> AppResult<(String, String)> {
+) -> AppResult<Added> {
     let (actor_id, actor_name) = actor;
     let id = uuid::Uuid::new_v4().to_string();
     let secret = delivery::new_secret();
@@ -145,10 +155,16 @@ pub async fn create(
         &s.url,
         settings_detail(s),
     );
-    store
-        .create_webhook_endpoint(&id, s, &sealed, Some(actor_id), &effects, now)
-        .await?;
-    Ok((id, secret))
+    let stored = store
+        .create_webhook_endpoint(&id, s, &sealed, Some(actor_id), Some(nonce), &effects, now)
+        .await;
+    match stored {
+        Ok(()) => Ok(Added::New { id, secret }),
+        Err(StoreError::Conflict(_)) => Ok(Added::Replayed(
+            store.webhook_endpoint_for_nonce(nonce).await?,
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Changes an endpoint's settings.
@@ -176,15 +192,16 @@ pub async fn update(
 }
 
 /// Gives an endpoint a new secret (returned, shown once); the old one signs beside it for a
-/// day.
+/// day. None when this form (`nonce`) rotated it already.
 pub async fn rotate_secret(
     store: &Store,
     key: &SecretKey,
     actor: &str,
     endpoint: &Endpoint,
+    nonce: &str,
     source: &str,
     now: i64,
-) -> AppResult<String> {
+) -> AppResult<Option<String>> {
     let secret = delivery::new_secret();
     let sealed = key.seal(&secret_owner(&endpoint.id), secret.as_bytes());
     let detail = format!(
@@ -205,15 +222,12 @@ pub async fn rotate_secret(
             &sealed,
             &endpoint.secret,
             until,
+            nonce,
             &effects,
             now,
         )
         .await?;
-    if rotated {
-        Ok(secret)
-    } else {
-        Err(AppError::NotFound)
-    }
+    Ok(rotated.then_some(secret))
 }
 
 /// Deletes an endpoint and its deliveries.

@@ -118,6 +118,7 @@ async fn main() {
             &settings,
             &sealed,
             None,
+            None,
             &Effects::default(),
             now,
         )

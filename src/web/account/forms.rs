@@ -3,8 +3,7 @@
 
 use crate::domain::expiry;
 use crate::domain::names;
-use crate::domain::token::random_base62;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::issuing::FieldErrors;
 use crate::state::AppState;
 use crate::store::devices::{DeviceHit, SEARCH_MAX};
@@ -17,19 +16,7 @@ pub(super) struct Opt {
     pub(super) selected: bool,
 }
 
-pub(super) fn nonce() -> String {
-    random_base62(32)
-}
-
-pub(super) fn check_nonce(n: &str) -> AppResult<()> {
-    if n.len() == 32 && n.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(AppError::BadRequest(
-            "The form is incomplete. Reload the page and try again.".into(),
-        ))
-    }
-}
+pub(super) use crate::web::view::{check_nonce, nonce};
 
 /// The date picker's bounds and default today, as `YYYY-MM-DD`.
 pub(crate) struct DateBounds {

@@ -82,6 +82,8 @@ struct EndpointPage {
     notice: &'static str,
     error: String,
     deliveries: Vec<DeliveryRow>,
+    /// The Rotate form's one-time nonce.
+    nonce: String,
     /// The `before` of the next page, when there is one.
     older: String,
     allow_private: bool,
@@ -103,6 +105,14 @@ fn notice(done: &str) -> &'static str {
         "saved" => "Saved.",
         "test" => "Test event queued: it is sent within a second or two; it appears below.",
         "redeliver" => "Queued to be sent again with the same webhook-id.",
+        "replayed" => {
+            "This form was sent before: the endpoint was added then and its signing secret shown \
+             once. If it was not copied, rotate the secret."
+        }
+        "rotate-replayed" => {
+            "This Rotate was sent before: the secret was rotated then and shown once. Rotate \
+             again for a new one."
+        }
         _ => "",
     }
 }
@@ -136,6 +146,7 @@ async fn endpoint_page(
             notice: notice(&q.done),
             error,
             deliveries: rows.into_iter().map(|d| delivery_row(d, now)).collect(),
+            nonce: view::nonce(),
             older,
             allow_private: app.config.allow_private_webhooks,
         },
@@ -143,7 +154,7 @@ async fn endpoint_page(
 }
 
 /// Back to the endpoint's page with `done`'s notice.
-fn back(id: &str, done: &str) -> Response {
+pub(super) fn back(id: &str, done: &str) -> Response {
     Redirect::to(&format!("/settings/webhooks/{id}?done={done}")).into_response()
 }
 
@@ -168,7 +179,7 @@ pub async fn update(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let e = find(&app, &id).await?;
-    let form = read_form(pairs);
+    let (form, _) = read_form(pairs);
     match endpoints::validate(&form, app.config.allow_private_webhooks).await {
         Ok(s) => {
             let now = crate::domain::now();
@@ -202,19 +213,28 @@ pub async fn send_test(
     }
 }
 
-/// `POST /settings/webhooks/{id}/rotate-secret`: a new secret, shown once.
+/// The Rotate form.
+#[derive(Debug, Deserialize)]
+pub struct RotateForm {
+    nonce: String,
+}
+
+/// `POST /settings/webhooks/{id}/rotate-secret`: a new secret, shown once (once per form).
 pub async fn rotate_secret(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
     ClientAddr(source): ClientAddr,
     Path(id): Path<String>,
+    Form(form): Form<RotateForm>,
 ) -> AppResult<Response> {
+    view::check_nonce(&form.nonce)?;
     let e = find(&app, &id).await?;
     let now = crate::domain::now();
-    let user = &admin.user.username;
-    let secret =
-        endpoints::rotate_secret(&app.store, &app.secret_key, user, &e, &source, now).await?;
-    secret_page(&admin, e.id, e.url, secret, "rotated")
+    let (key, user) = (&app.secret_key, &admin.user.username);
+    match endpoints::rotate_secret(&app.store, key, user, &e, &form.nonce, &source, now).await? {
+        Some(secret) => secret_page(&admin, e.id, e.url, secret, "rotated"),
+        None => Ok(back(&id, "rotate-replayed")),
+    }
 }
 
 #[derive(Template)]

@@ -10,7 +10,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::auth::ClientAddr;
 use crate::auth::session::{AdminUser, CurrentUser};
@@ -20,7 +20,7 @@ use crate::layers::CarriesSecret;
 use crate::state::AppState;
 use crate::store::webhooks::Endpoint;
 use crate::web::view::{Chrome, render};
-use crate::webhooks::endpoints::{self, EndpointForm, FormErrors};
+use crate::webhooks::endpoints::{self, Added, EndpointForm, FormErrors};
 
 /// One checkbox of the events fieldset.
 pub(super) struct EventChoice {
@@ -85,11 +85,14 @@ impl FormView {
     }
 }
 
-/// The form's fields from a posted body (`events` repeats; `enabled` is a checkbox).
-pub(super) fn read_form(pairs: Vec<(String, String)>) -> EndpointForm {
+/// The form's fields from a posted body (`events` repeats; `enabled` is a checkbox), and its
+/// nonce.
+pub(super) fn read_form(pairs: Vec<(String, String)>) -> (EndpointForm, String) {
     let mut form = EndpointForm::default();
+    let mut nonce = String::new();
     for (k, v) in pairs {
         match k.as_str() {
+            "nonce" => nonce = v,
             "url" => form.url = v,
             "description" => form.description = v,
             "events" => form.events.push(v),
@@ -97,7 +100,7 @@ pub(super) fn read_form(pairs: Vec<(String, String)>) -> EndpointForm {
             _ => {}
         }
     }
-    form
+    (form, nonce)
 }
 
 /// A row of the endpoint list.
@@ -117,6 +120,8 @@ struct WebhooksPage {
     chrome: Chrome,
     endpoints: Vec<EndpointRow>,
     form: FormView,
+    /// The add form's one-time nonce.
+    nonce: String,
     allow_private: bool,
 }
 
@@ -147,6 +152,7 @@ async fn webhooks_page(
             chrome: Chrome::new(admin, "settings", "webhooks"),
             endpoints,
             form,
+            nonce: crate::web::view::nonce(),
             allow_private: app.config.allow_private_webhooks,
         },
     )
@@ -206,7 +212,8 @@ pub async fn create(
     ClientAddr(source): ClientAddr,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let form = read_form(pairs);
+    let (form, nonce) = read_form(pairs);
+    crate::web::view::check_nonce(&nonce)?;
     let settings = match endpoints::validate(&form, app.config.allow_private_webhooks).await {
         Ok(s) => s,
         Err(errors) => {
@@ -216,7 +223,11 @@ pub async fn create(
     };
     let actor = (admin.user.id.as_str(), admin.user.username.as_str());
     let now = crate::domain::now();
-    let (id, secret) =
-        endpoints::create(&app.store, &app.secret_key, actor, &settings, &source, now).await?;
-    secret_page(&admin, id, settings.url, secret, "created")
+    let key = &app.secret_key;
+    match endpoints::create(&app.store, key, actor, &settings, &nonce, &source, now).await? {
+        Added::New { id, secret } => secret_page(&admin, id, settings.url, secret, "created"),
+        // Sent before (a reload, a double click): that endpoint, and no secret again.
+        Added::Replayed(Some(id)) => Ok(endpoint::back(&id, "replayed")),
+        Added::Replayed(None) => Ok(Redirect::to("/settings/webhooks").into_response()),
+    }
 }

@@ -55,7 +55,15 @@ async fn stored_endpoint(store: &Store, key_file: &std::path::Path, url: &str) -
     };
     let now = connect_tokens::domain::now();
     store
-        .create_webhook_endpoint(&id, &settings, &sealed, None, &Effects::default(), now)
+        .create_webhook_endpoint(
+            &id,
+            &settings,
+            &sealed,
+            None,
+            None,
+            &Effects::default(),
+            now,
+        )
         .await
         .unwrap();
     (id, secret)

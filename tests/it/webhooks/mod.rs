@@ -41,9 +41,11 @@ pub fn value_of(html: &str, id: &str) -> String {
 
 /// Adds an endpoint on the Webhooks tab; its id and signing secret.
 pub async fn add_endpoint(b: &Browser, url: &str, events: &[&str]) -> (String, String) {
-    let csrf = hidden(&b.get("/settings/webhooks").await.body, "csrf");
+    let page = b.get("/settings/webhooks").await.body;
+    let (csrf, nonce) = (hidden(&page, "csrf"), hidden(&page, "nonce"));
     let mut form = vec![
         ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
         ("url", url),
         ("description", "Ops chat"),
         ("enabled", "on"),
@@ -209,7 +211,8 @@ async fn every_event_arrives_signed_with_its_data_and_no_secret() {
 #[tokio::test]
 async fn the_form_refuses_bad_input_and_changes_nothing() {
     let (app, b) = hook_app(Config::default()).await;
-    let csrf = hidden(&b.get("/settings/webhooks").await.body, "csrf");
+    let page = b.get("/settings/webhooks").await.body;
+    let (csrf, nonce) = (hidden(&page, "csrf"), hidden(&page, "nonce"));
     for (url, events, description, says) in [
         (
             "ftp://example.com/",
@@ -270,6 +273,7 @@ async fn the_form_refuses_bad_input_and_changes_nothing() {
     ] {
         let mut form = vec![
             ("csrf", csrf.as_str()),
+            ("nonce", nonce.as_str()),
             ("url", url),
             ("description", description),
         ];
@@ -312,11 +316,49 @@ async fn rotation_signs_with_both_secrets_for_a_day_and_edits_are_audited() {
     let (app, b) = hook_app(hook_config()).await;
     let (endpoint, old) = add_endpoint(&b, &rx.url(), &["token.created"]).await;
     let page = format!("/settings/webhooks/{endpoint}");
-    let r = b.submit(&page, &format!("{page}/rotate-secret"), &[]).await;
+    // The add form sent twice (a reload of the secret page) adds one endpoint.
+    let list = b.get("/settings/webhooks").await.body;
+    let (csrf, nonce) = (hidden(&list, "csrf"), hidden(&list, "nonce"));
+    let url = rx.url();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("url", url.as_str()),
+        ("description", "Twice"),
+        ("events", "token.created"),
+    ];
+    let first = b.post("/settings/webhooks", &form).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let second = b.post("/settings/webhooks", &form).await;
+    assert_eq!(second.status, StatusCode::SEE_OTHER);
+    assert!(second.location().ends_with("done=replayed"));
+    assert!(!second.body.contains("whsec_"));
+    let endpoints = app.store.webhook_endpoints().await.unwrap();
+    assert_eq!(
+        endpoints
+            .iter()
+            .filter(|e| e.description == "Twice")
+            .count(),
+        1
+    );
+    let twice = endpoints.iter().find(|e| e.description == "Twice").unwrap();
+    app.store
+        .delete_webhook_endpoint(&twice.id, &Default::default(), 0)
+        .await
+        .unwrap();
+    let nonce = hidden(&b.get(&page).await.body, "nonce");
+    let rotate = format!("{page}/rotate-secret");
+    let r = b.submit(&page, &rotate, &[("nonce", &nonce)]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("cache-control"), "no-store");
     let new = value_of(&r.body, "token-value");
     assert!(new.starts_with("whsec_") && new != old);
+    // The same form again (a reload): no second rotation, no secret shown.
+    let again = b.submit(&page, &rotate, &[("nonce", &nonce)]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert!(again.location().ends_with("done=rotate-replayed"));
+    let shown = b.get(again.location()).await.body;
+    assert!(shown.contains("This Rotate was sent before") && !shown.contains("whsec_"));
     b.submit(&page, &format!("{page}/test"), &[]).await;
     let got = rx.wait_for_kind("webhook.test", 10).await;
     assert!(
