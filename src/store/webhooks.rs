@@ -291,14 +291,12 @@ impl Store {
         }))
     }
 
-    /// Replaces an endpoint's secret (the old one keeps signing until `previous_until`) unless
-    /// `nonce` rotated it last (a form sent twice); false when nothing was rotated.
-    #[allow(clippy::too_many_arguments)]
+    /// Replaces an endpoint's secret (the one it replaces keeps signing until `previous_until`)
+    /// unless `nonce` rotated it last (a form sent twice); false when nothing was rotated.
     pub async fn rotate_webhook_secret(
         &self,
         id: &str,
         sealed_secret: &str,
-        sealed_previous: &str,
         previous_until: i64,
         nonce: &str,
         effects: &Effects,
@@ -307,11 +305,10 @@ impl Store {
         Ok(on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
             let found = sqlx::query(
-                "UPDATE webhook_endpoints SET secret = $1, previous_secret = $2, previous_until = $3, \
-                   rotation_nonce = $5 WHERE id = $4 AND COALESCE(rotation_nonce, '') <> $5",
+                "UPDATE webhook_endpoints SET previous_secret = secret, secret = $1, previous_until = $2, \
+                   rotation_nonce = $4 WHERE id = $3 AND COALESCE(rotation_nonce, '') <> $4",
             )
             .bind(sealed_secret)
-            .bind(sealed_previous)
             .bind(previous_until)
             .bind(id)
             .bind(nonce)

@@ -217,15 +217,7 @@ pub async fn rotate_secret(
     );
     let until = now + delivery::OLD_SECRET_SECS;
     let rotated = store
-        .rotate_webhook_secret(
-            &endpoint.id,
-            &sealed,
-            &endpoint.secret,
-            until,
-            nonce,
-            &effects,
-            now,
-        )
+        .rotate_webhook_secret(&endpoint.id, &sealed, until, nonce, &effects, now)
         .await?;
     Ok(rotated.then_some(secret))
 }
