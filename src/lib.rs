@@ -155,7 +155,8 @@ pub async fn serve_with(
     }
     auth::password::warm_up();
     spawn_housekeeping(state.clone());
-    webhooks::spawn(state.store.clone(), state.secret_key.clone(), &state.config)
+    let (store, key) = (state.store.clone(), state.secret_key.clone());
+    webhooks::spawn(store, key, &state.config, state.metrics.clone())
         .map_err(std::io::Error::other)?;
     let limits = server::Limits::from_config(&state.config);
     let apps = server::Apps {

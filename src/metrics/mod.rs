@@ -124,6 +124,14 @@ struct BuildLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct WebhookLabels {
+    outcome: &'static str,
+}
+
+/// How a webhook delivery attempt ended, as the metrics count it.
+pub const WEBHOOK_OUTCOMES: [&str; 4] = ["delivered", "retry", "failed", "paused"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct StateLabels {
     state: &'static str,
 }
@@ -146,6 +154,7 @@ pub struct Metrics {
     /// One counter per [`AuthOutcome`], in the order of [`AuthOutcome::ALL`].
     authentications: [Counter; AuthOutcome::ALL.len()],
     connections: Family<StateLabels, Gauge>,
+    webhooks: Family<WebhookLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -185,6 +194,16 @@ impl Metrics {
             "Database connections of this process's pool, by state",
             connections.clone(),
         );
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        for outcome in WEBHOOK_OUTCOMES {
+            let _ = webhooks.get_or_create(&WebhookLabels { outcome });
+        }
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts of this instance, by outcome (delivered; retry: failed, \
+             tried again later; failed: given up after 24 hours; paused: its endpoint disabled)",
+            webhooks.clone(),
+        );
         // A gauge at 1 rather than an OpenMetrics `info`, which the classic text format lacks.
         let build = Family::<BuildLabels, Gauge>::default();
         build
@@ -199,7 +218,15 @@ impl Metrics {
             latency,
             authentications,
             connections,
+            webhooks,
         }
+    }
+
+    /// Counts one webhook delivery attempt ended with `outcome` (one of [`WEBHOOK_OUTCOMES`]).
+    pub fn webhook_attempt(&self, outcome: &'static str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels { outcome })
+            .inc();
     }
 
     /// Counts one bearer token judged.

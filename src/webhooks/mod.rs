@@ -13,6 +13,7 @@ use crate::auth::secret_key::SecretKey;
 use crate::config::Config;
 use crate::domain::webhook::Warning;
 use crate::domain::webhook_delivery as delivery;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::outbox::{Attempt, Claimed, Outcome};
 
@@ -55,11 +56,18 @@ pub struct Worker {
     first_retry_ms: i64,
     /// A claimed delivery is another instance's to take after this long.
     lease_ms: i64,
+    /// Attempts counted for `/metrics`, when the server exposes them.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Worker {
     /// A worker with the server's settings.
-    pub fn new(store: Store, key: Arc<SecretKey>, config: &Config) -> Result<Self, String> {
+    pub fn new(
+        store: Store,
+        key: Arc<SecretKey>,
+        config: &Config,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, String> {
         let timeout = Duration::from_millis(config.webhook_timeout_ms);
         Ok(Worker {
             store,
@@ -69,6 +77,7 @@ impl Worker {
             // A send ends within the timeout and is recorded within the database's busy timeout
             // after that: twice that and more before anyone else may take it over.
             lease_ms: 2 * i64::try_from(config.webhook_timeout_ms).unwrap_or(10_000) + 10_000,
+            metrics,
         })
     }
 
@@ -80,6 +89,16 @@ impl Worker {
         } else {
             Outcome::Paused
         };
+        if let Some(metrics) = &self.metrics {
+            metrics.webhook_attempt(match &outcome {
+                Outcome::Delivered { .. } => "delivered",
+                Outcome::Failed {
+                    due_ms: Some(_), ..
+                } => "retry",
+                Outcome::Failed { due_ms: None, .. } => "failed",
+                Outcome::Paused => "paused",
+            });
+        }
         Attempt {
             id: c.id,
             claim: c.claim,
@@ -245,8 +264,13 @@ pub async fn scan_expiring(store: &Store, now: i64) -> Result<usize, crate::stor
 
 /// Starts this instance's worker, and beside it every 30 s the expiry scan, the re-arming of
 /// paused deliveries whose endpoint is enabled, and pruning.
-pub fn spawn(store: Store, key: Arc<SecretKey>, config: &Config) -> Result<(), String> {
-    let worker = Worker::new(store.clone(), key, config)?;
+pub fn spawn(
+    store: Store,
+    key: Arc<SecretKey>,
+    config: &Config,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<(), String> {
+    let worker = Worker::new(store.clone(), key, config, metrics)?;
     tokio::spawn(worker.run());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SCAN_EVERY);

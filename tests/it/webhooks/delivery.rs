@@ -468,3 +468,47 @@ async fn a_delivery_paused_across_an_enabling_is_rearmed() {
     assert_eq!(got[0].kind(), "token.created");
     assert_eq!(app.store.rearm_paused(now * 1000).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn attempts_are_counted_in_the_metrics() {
+    let rx = Receiver::start().await;
+    rx.plan(&[Answer::Status(500)]);
+    let dir = temp_dir("hook-metrics");
+    let flags = [
+        "--allow-private-webhooks",
+        "--webhook-first-retry-ms",
+        "200",
+        "--metrics-bind",
+        "127.0.0.1:0",
+    ];
+    let server = crate::cli::serve_on(&dir, None, &flags, "warn", None);
+    let metrics_url = server
+        .said()
+        .iter()
+        .find_map(|l| l.strip_prefix("metrics: "))
+        .expect("the metrics address is printed")
+        .to_owned();
+    let store = Store::connect(&connect_tokens::config::sqlite_url(&dir))
+        .await
+        .unwrap();
+    let (endpoint, _) = stored_endpoint(&store, &dir.join("secret.key"), &rx.url()).await;
+    queue_test(&store, &endpoint).await;
+    delivery_when(&store, &endpoint, 10, |d| d.state == "delivered").await;
+    let text = crate::helpers::http_client()
+        .get(&metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"connect_tokens_webhook_deliveries_total{outcome="delivered"} 1"#,
+        r#"connect_tokens_webhook_deliveries_total{outcome="retry"} 1"#,
+        r#"connect_tokens_webhook_deliveries_total{outcome="failed"} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
