@@ -159,6 +159,57 @@ impl TokenStatus {
     }
 }
 
+/// Seconds in a day.
+const DAY: i64 = 86_400;
+
+/// The two expiry warnings a webhook sends (the seven-day one as early as the dashboard's
+/// banner: [`EXPIRING_SOON_SECS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    SevenDays,
+    OneDay,
+}
+
+impl Warning {
+    /// Both, the earlier first.
+    pub const ALL: [Warning; 2] = [Warning::SevenDays, Warning::OneDay];
+
+    /// 7 or 1.
+    pub fn days(self) -> i64 {
+        match self {
+            Warning::SevenDays => 7,
+            Warning::OneDay => 1,
+        }
+    }
+
+    /// Seconds before expiry it is due.
+    pub fn lead_secs(self) -> i64 {
+        match self {
+            Warning::SevenDays => EXPIRING_SOON_SECS,
+            Warning::OneDay => DAY,
+        }
+    }
+
+    /// The warning a token expiring at `expires_at` is owed at `now` when it is made: one day
+    /// or less left → the one-day warning; seven or less → the seven-day one; more → none yet
+    /// (the scan sends it when its time comes).
+    pub fn due_at_creation(expires_at: i64, now: i64) -> Option<Warning> {
+        Warning::ALL
+            .into_iter()
+            .find(|w| w.applies(expires_at - now))
+    }
+
+    /// Whether the scan sends this warning for a token with `left` seconds to live: the
+    /// seven-day warning only while more than a day is left (after that the one-day warning
+    /// says more).
+    pub fn applies(self, left: i64) -> bool {
+        match self {
+            Warning::SevenDays => left > DAY && left <= EXPIRING_SOON_SECS,
+            Warning::OneDay => left > 0 && left <= DAY,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +314,29 @@ mod tests {
         assert_eq!(default_date(today, 7), date!(2026 - 12 - 05));
         let now = datetime!(2026-11-28 23:30 -02:00);
         assert_eq!(super::today(now), date!(2026 - 11 - 29));
+    }
+
+    #[test]
+    fn warnings_at_creation_and_in_the_scan() {
+        let now = 1_000_000;
+        const DAY: i64 = 86_400;
+        assert_eq!(Warning::due_at_creation(now + 30 * DAY, now), None);
+        assert_eq!(
+            Warning::due_at_creation(now + 3 * DAY, now),
+            Some(Warning::SevenDays)
+        );
+        assert_eq!(
+            Warning::due_at_creation(now + 7 * DAY, now),
+            Some(Warning::SevenDays)
+        );
+        assert_eq!(Warning::due_at_creation(now + 7 * DAY + 1, now), None);
+        assert_eq!(
+            Warning::due_at_creation(now + 12 * 3600, now),
+            Some(Warning::OneDay)
+        );
+        assert_eq!(Warning::due_at_creation(now - 1, now), None);
+        assert!(Warning::SevenDays.applies(3 * DAY) && !Warning::SevenDays.applies(DAY));
+        assert!(Warning::OneDay.applies(DAY) && !Warning::OneDay.applies(0));
+        assert!(!Warning::SevenDays.applies(7 * DAY + 1));
     }
 }

@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use super::expiry::Warning;
 use super::scope::{Permissions, Target};
 use super::token::TokenKind;
 
@@ -322,53 +323,6 @@ pub struct RefusedUse<'a> {
     pub count: i64,
 }
 
-/// The two expiry warnings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Warning {
-    SevenDays,
-    OneDay,
-}
-
-/// Seconds in a day.
-const DAY: i64 = 86_400;
-
-impl Warning {
-    /// Both, the earlier first.
-    pub const ALL: [Warning; 2] = [Warning::SevenDays, Warning::OneDay];
-
-    /// 7 or 1.
-    pub fn days(self) -> i64 {
-        match self {
-            Warning::SevenDays => 7,
-            Warning::OneDay => 1,
-        }
-    }
-
-    /// Seconds before expiry it is due.
-    pub fn lead_secs(self) -> i64 {
-        self.days() * DAY
-    }
-
-    /// The warning a token expiring at `expires_at` is owed at `now` when it is made: one day
-    /// or less left → the one-day warning; seven or less → the seven-day one; more → none yet
-    /// (the scan sends it when its time comes).
-    pub fn due_at_creation(expires_at: i64, now: i64) -> Option<Warning> {
-        Warning::ALL
-            .into_iter()
-            .find(|w| w.applies(expires_at - now))
-    }
-
-    /// Whether the scan sends this warning for a token with `left` seconds to live: the
-    /// seven-day warning only while more than a day is left (after that the one-day warning
-    /// says more).
-    pub fn applies(self, left: i64) -> bool {
-        match self {
-            Warning::SevenDays => left > DAY && left <= 7 * DAY,
-            Warning::OneDay => left > 0 && left <= DAY,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,29 +361,6 @@ mod tests {
         assert_eq!(v["data"]["expires_in_seconds"], 3600);
         assert_eq!(w.warning_days(), Some(1));
         assert_eq!(e.warning_days(), None);
-    }
-
-    #[test]
-    fn warnings_at_creation_and_in_the_scan() {
-        let now = 1_000_000;
-        assert_eq!(Warning::due_at_creation(now + 30 * DAY, now), None);
-        assert_eq!(
-            Warning::due_at_creation(now + 3 * DAY, now),
-            Some(Warning::SevenDays)
-        );
-        assert_eq!(
-            Warning::due_at_creation(now + 7 * DAY, now),
-            Some(Warning::SevenDays)
-        );
-        assert_eq!(Warning::due_at_creation(now + 7 * DAY + 1, now), None);
-        assert_eq!(
-            Warning::due_at_creation(now + 12 * 3600, now),
-            Some(Warning::OneDay)
-        );
-        assert_eq!(Warning::due_at_creation(now - 1, now), None);
-        assert!(Warning::SevenDays.applies(3 * DAY) && !Warning::SevenDays.applies(DAY));
-        assert!(Warning::OneDay.applies(DAY) && !Warning::OneDay.applies(0));
-        assert!(!Warning::SevenDays.applies(7 * DAY + 1));
     }
 
     #[test]

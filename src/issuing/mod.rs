@@ -10,15 +10,15 @@ pub use rotation::{RotateRequest, Rotated, reuse_detected, rotate};
 
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::cidr::AllowedIps;
-use crate::domain::expiry::{self, ExpiryError};
+use crate::domain::expiry::{self, ExpiryError, Warning};
 use crate::domain::names;
 use crate::domain::scope::{Permissions, Target};
 use crate::domain::token::{self, PlainToken, TokenKind};
-use crate::domain::webhook::{Event, TokenFacts, Warning};
+use crate::domain::webhook::{Event, TokenFacts};
 use crate::error::{AppError, AppResult};
+use crate::store::effects::Effects;
 use crate::store::tokens::{NewToken, TokenRecord};
 use crate::store::users::User;
-use crate::store::webhooks::Effects;
 use crate::store::{Store, StoreError};
 
 /// What was asked for, as typed.

@@ -8,8 +8,8 @@ use crate::domain::token;
 use crate::domain::webhook::{Event, TokenFacts};
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
+use crate::store::effects::Effects;
 use crate::store::tokens::{NewToken, NotRotated, TokenRecord};
-use crate::store::webhooks::Effects;
 
 /// What a rotation asks for, as typed.
 #[derive(Debug, Clone, Default)]

@@ -91,7 +91,7 @@ impl Store {
         let now_ms = crate::domain::now() * 1000;
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
-            let endpoints: Vec<(String, bool)> = sqlx::query_as(super::webhooks::SUBSCRIBED)
+            let endpoints: Vec<(String, bool)> = sqlx::query_as(super::effects::SUBSCRIBED)
                 .bind(EventType::TokenRefused.bit())
                 .fetch_all(&mut *tx)
                 .await?;
@@ -141,7 +141,7 @@ impl Store {
                 };
                 let event = Event::refused(&token.facts(), &refused, now_ms / 1000);
                 for (endpoint, enabled) in &endpoints {
-                    super::webhooks::bind_delivery!(endpoint, *enabled, &event, now_ms)
+                    super::effects::bind_delivery!(endpoint, *enabled, &event, now_ms)
                         .execute(&mut *tx)
                         .await?;
                 }

@@ -10,6 +10,7 @@ pub mod account;
 pub mod audit;
 pub mod counts;
 pub mod devices;
+pub mod effects;
 pub mod fleets;
 pub mod import;
 pub mod outbox;

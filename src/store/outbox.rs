@@ -1,10 +1,11 @@
 //! The outbox's life: deliveries claimed by one instance at a time, their attempts recorded,
 //! expiry warnings queued by a scan that any number of instances may run, old rows pruned.
 
+use super::effects::Effects;
 use super::tokens::{TOKEN_SELECT, TokenRecord, TokenRow};
-use super::webhooks::Effects;
 use super::{BeginWrite, Pool, Store, StoreResult, on_pool};
-use crate::domain::webhook::{Event, Warning};
+use crate::domain::expiry::Warning;
+use crate::domain::webhook::Event;
 
 /// A delivery an instance has claimed, with what sending it needs.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -214,7 +215,7 @@ impl Store {
                 audit: vec![],
                 events,
             };
-            super::webhooks::record_effects!(tx, &effects, now);
+            super::effects::record_effects!(tx, &effects, now);
             tx.commit().await?;
             ids.len()
         }))

@@ -1,8 +1,8 @@
 //! Token rotation in one transaction: the old token claimed (it gets at most one successor) and
 //! retired at a time, the successor stored.
 
+use super::effects::{Effects, record_effects};
 use super::tokens::{INSERT_TOKEN, NewToken, NotRotated, TokenRecord, bind_new_token};
-use super::webhooks::{Effects, record_effects};
 use super::{BeginWrite, Store, StoreResult, on_pool};
 use crate::domain::scope::Target;
 

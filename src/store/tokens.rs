@@ -1,6 +1,6 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
-use super::webhooks::{Effects, commit_if, record_effects};
+use super::effects::{Effects, commit_if, record_effects};
 use super::{BeginWrite, Constraint, Store, StoreResult, conflict_on, on_pool};
 use crate::domain::cidr::AllowedIps;
 use crate::domain::expiry::TokenStatus;

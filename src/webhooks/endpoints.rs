@@ -12,7 +12,8 @@ use crate::domain::webhook::{Event, EventType, Events};
 use crate::domain::webhook_delivery as delivery;
 use crate::domain::webhook_target::{self, Host};
 use crate::error::{AppError, AppResult};
-use crate::store::webhooks::{Effects, Endpoint, EndpointSettings};
+use crate::store::effects::Effects;
+use crate::store::webhooks::{Endpoint, EndpointSettings};
 use crate::store::{Store, StoreError};
 
 /// How long the form waits for the URL's host to resolve.

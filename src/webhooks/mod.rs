@@ -1,7 +1,7 @@
 //! Webhooks beyond the database: the worker every instance runs (claim due deliveries, sign,
 //! send, record the outcome and the next attempt), the expiry scan that queues warnings, and
 //! the endpoint operations of the Webhooks tab ([`endpoints`]). Events enter the outbox where
-//! the change they report is written ([`crate::store::webhooks::Effects`]).
+//! the change they report is written ([`crate::store::effects::Effects`]).
 
 pub mod client;
 pub mod endpoints;
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::auth::secret_key::SecretKey;
 use crate::config::Config;
-use crate::domain::webhook::Warning;
+use crate::domain::expiry::Warning;
 use crate::domain::webhook_delivery as delivery;
 use crate::metrics::Metrics;
 use crate::store::Store;

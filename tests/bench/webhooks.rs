@@ -14,7 +14,8 @@ use connect_tokens::domain::scope::{Permissions, Target};
 use connect_tokens::domain::token::TokenKind;
 use connect_tokens::domain::webhook::{Event, Events, TokenFacts};
 use connect_tokens::store::Store;
-use connect_tokens::store::webhooks::{Effects, EndpointSettings};
+use connect_tokens::store::effects::Effects;
+use connect_tokens::store::webhooks::EndpointSettings;
 use connect_tokens::{AppState, Config};
 
 mod api_server;

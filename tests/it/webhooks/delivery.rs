@@ -12,7 +12,8 @@ use connect_tokens::domain::webhook::{Event, Events};
 use connect_tokens::domain::webhook_delivery::new_secret;
 use connect_tokens::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
 use connect_tokens::store::Store;
-use connect_tokens::store::webhooks::{Delivery, Effects, EndpointSettings};
+use connect_tokens::store::effects::Effects;
+use connect_tokens::store::webhooks::{Delivery, EndpointSettings};
 use reqwest::StatusCode;
 
 use super::receiver::{Answer, Receiver, verifies};
