@@ -48,22 +48,29 @@ impl Resolve for Guarded {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| format!("{host} could not be resolved ({e})"))?
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("{host} has no address").into());
-            }
-            if let Some(refused) = addrs
-                .iter()
-                .find_map(|a| webhook_target::refusal(a.ip(), allow_private))
-            {
-                return Err(format!("{host} resolves to {refused}").into());
-            }
+            let addrs = resolve_allowed(&host, allow_private).await?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
+}
+
+/// The addresses `host` resolves to (system DNS), when every one of them may be sent to; else
+/// why not. What a delivery connects to, and what the form checks.
+pub async fn resolve_allowed(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| format!("{host} could not be resolved ({e})"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    if let Some(refused) = addrs
+        .iter()
+        .find_map(|a| webhook_target::refusal(a.ip(), allow_private))
+    {
+        return Err(format!("{host} resolves to {refused}"));
+    }
+    Ok(addrs)
 }
 
 impl Sender {

@@ -87,21 +87,19 @@ async fn check_host(host: &Host, allow_private: bool) -> Result<(), String> {
         Host::Ip(ip) => return webhook_target::refusal(*ip, allow_private).map_or(Ok(()), Err),
         Host::Name(name) => name,
     };
-    let resolved = tokio::time::timeout(RESOLVE_WAIT, tokio::net::lookup_host((name.as_str(), 0)))
-        .await
-        .map_err(|_| {
-            format!(
-                "{name} did not resolve within {} s.",
-                RESOLVE_WAIT.as_secs()
-            )
-        })?
-        .map_err(|e| format!("{name} could not be resolved ({e})."))?;
-    for addr in resolved {
-        if let Some(refused) = webhook_target::refusal(addr.ip(), allow_private) {
-            return Err(format!("{name} resolves to {refused}."));
-        }
-    }
-    Ok(())
+    tokio::time::timeout(
+        RESOLVE_WAIT,
+        super::client::resolve_allowed(name, allow_private),
+    )
+    .await
+    .map_err(|_| {
+        format!(
+            "{name} did not resolve within {} s.",
+            RESOLVE_WAIT.as_secs()
+        )
+    })?
+    .map(|_| ())
+    .map_err(|e| format!("{e}."))
 }
 
 /// `https://host/…` (the path can hold a receiver's own secret: the audit log shows the host).
