@@ -66,8 +66,7 @@ impl Store {
         };
         let claim = format!(
             "UPDATE webhook_deliveries SET due_ms = $1, attempts = attempts + 1, claim = $2 WHERE id IN \
-             (SELECT id FROM webhook_deliveries WHERE due_ms <= $3 ORDER BY due_ms LIMIT $4 {lock}) \
-             RETURNING id"
+             (SELECT id FROM webhook_deliveries WHERE due_ms <= $3 ORDER BY due_ms LIMIT $4 {lock})"
         );
         let claim_id = uuid::Uuid::new_v4().simple().to_string();
         Ok(on_pool!(self.pool(), |db| {
@@ -82,26 +81,29 @@ impl Store {
             }
             let mut tx = db.begin_write().await?;
             let now_ms = crate::domain::now_ms();
-            let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(claim))
+            let claimed_n = sqlx::query(sqlx::AssertSqlSafe(claim))
                 .bind(now_ms + lease_ms)
                 .bind(&claim_id)
                 .bind(now_ms)
                 .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-            let mut claimed = Vec::with_capacity(ids.len());
-            for id in &ids {
-                let row: Claimed = sqlx::query_as(
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // The rows just claimed, found by their new due time (an index seek) and claim id.
+            let claimed: Vec<Claimed> = if claimed_n == 0 {
+                vec![]
+            } else {
+                sqlx::query_as(
                     "SELECT d.id, d.claim, d.endpoint_id, d.body, d.retry_from_ms, d.attempts, e.url, \
                        e.enabled, e.secret, e.previous_secret, e.previous_until \
                      FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-                     WHERE d.id = $1",
+                     WHERE d.due_ms = $1 AND d.claim = $2",
                 )
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-                claimed.push(row);
-            }
+                .bind(now_ms + lease_ms)
+                .bind(&claim_id)
+                .fetch_all(&mut *tx)
+                .await?
+            };
             tx.commit().await?;
             claimed
         }))
