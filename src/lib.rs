@@ -210,8 +210,8 @@ pub async fn serve_with(
     result
 }
 
-/// Writes `last_used_at` stamps every few seconds and deletes expired sessions every few
-/// minutes.
+/// Writes `last_used_at` stamps and use counts every few seconds; deletes expired sessions and
+/// usage counts past their 400 days every few minutes.
 fn spawn_housekeeping(state: AppState) {
     let usage = state.clone();
     tokio::spawn(async move {
@@ -239,6 +239,9 @@ fn spawn_housekeeping(state: AppState) {
             let ceremonies = now - auth::passkeys::CEREMONY_SECS;
             if let Err(e) = state.store.purge_ceremonies(ceremonies).await {
                 tracing::warn!(error = %e, "passkey ceremony purge failed");
+            }
+            if let Err(e) = state.store.prune_usage(now).await {
+                tracing::warn!(error = %e, "pruning old usage counts failed");
             }
         }
     });

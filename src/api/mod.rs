@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
             "/access/api/v1/tokens/self/rotate",
             axum::routing::post(access::lifecycle::rotate_self),
         )
+        .route("/access/api/v1/tokens/{id}/usage", get(access::usage::get))
         .route(
             "/access/api/v1/tokens/{id}/rotate",
             axum::routing::post(access::lifecycle::rotate),

@@ -12,6 +12,7 @@ pub mod scope;
 pub mod text;
 pub mod token;
 pub mod two_factor;
+pub mod usage;
 pub mod webhook;
 pub mod webhook_delivery;
 pub mod webhook_target;

@@ -13,6 +13,7 @@ pub mod devices;
 pub mod effects;
 pub mod fleets;
 pub mod import;
+pub mod insight;
 pub mod outbox;
 pub mod passkeys;
 mod rotation;

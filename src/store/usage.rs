@@ -5,6 +5,9 @@
 //!   last use. The lag is at most the flush interval;
 //!   revocation does not depend on it. A failed write (database away) keeps the stamps for the
 //!   next flush, up to a bound.
+//! - Uses per token, UTC day and outcome (allowed, or refused and why; PRODUCT.md §14), added to
+//!   the stored counts in the same transaction as the stamps, so several instances' counts add
+//!   up. A token's stamp and counts share one entry: a request takes one lock.
 //! - Counts of refused uses. The first refusal of a token for a reason from an address in a
 //!   minute writes its audit entry at once; the rest of that minute only add to its count here
 //!   (SECURITY.md 23), so a retry loop costs what an unknown token costs.
@@ -15,9 +18,13 @@ use std::sync::{Mutex, PoisonError};
 
 use super::{BeginWrite, Store, StoreResult, on_pool};
 use crate::domain::audit::{Refusal, minute_of};
+use crate::domain::usage::{KEPT_DAYS, Use, day_of};
 
-/// Most tokens whose stamps are kept while the database cannot be written.
+/// Most tokens whose stamps and counts are kept while the database cannot be written (past
+/// that, new tokens' uses wait uncounted).
 const MAX_STAMPS: usize = 100_000;
+/// Rows per multi-row upsert (4 parameters each).
+const ROWS_PER_STATEMENT: usize = 500;
 /// Most refusal entries counted in memory; past that, each refusal is written on its own.
 const MAX_REFUSALS: usize = 10_000;
 /// Longest user agent kept, in characters.
@@ -77,60 +84,136 @@ pub enum Noted {
     Counted,
 }
 
-/// Pending stamps and refusal counts.
+/// Uses of one token on one day for one outcome, to add to the stored count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseCount {
+    pub token_id: String,
+    /// UTC day ([`day_of`]).
+    pub day: i64,
+    /// `""` for allowed, else the refusal's reason.
+    pub reason: &'static str,
+    pub uses: i64,
+}
+
+/// A token's unwritten stamp and uses (by day and reason; nearly always one or two).
+#[derive(Debug, Default)]
+struct Pending {
+    stamp: Option<Stamp>,
+    uses: Vec<(i64, &'static str, i64)>,
+}
+
+impl Pending {
+    fn add(&mut self, day: i64, reason: &'static str, n: i64) {
+        match self
+            .uses
+            .iter_mut()
+            .find(|(d, r, _)| *d == day && *r == reason)
+        {
+            Some((_, _, count)) => *count += n,
+            None => self.uses.push((day, reason, n)),
+        }
+    }
+
+    /// Keeps the newer of its stamp and `stamp`.
+    fn stamp_at_least(&mut self, stamp: Stamp) {
+        if self.stamp.as_ref().is_none_or(|s| s.at < stamp.at) {
+            self.stamp = Some(stamp);
+        }
+    }
+}
+
+/// Pending stamps, use counts and refusal counts.
 #[derive(Debug, Default)]
 pub struct UsageBatch {
-    stamps: Mutex<HashMap<String, Stamp>>,
+    pending: Mutex<HashMap<String, Pending>>,
     refusals: Mutex<HashMap<String, Counted>>,
 }
 
 impl UsageBatch {
-    /// Notes that `token_id` was accepted at `now` from `ip` with the user agent `agent` (the
-    /// header's bytes; copied only when it differs from the one already noted).
+    /// Notes that `token_id` was used at `now` from `ip` with the user agent `agent` (the
+    /// header's bytes; copied only when it differs from the one already noted), stamping it as
+    /// last used, and counts the use as `used`.
     pub fn record<A: AsRef<[u8]>>(
         &self,
         token_id: &str,
         now: i64,
         ip: Option<IpAddr>,
         agent: Option<A>,
+        used: Use,
     ) {
         let agent = agent.as_ref().map(AsRef::as_ref);
-        let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
-        let room = stamps.len() < MAX_STAMPS;
-        match stamps.get_mut(token_id) {
-            Some(s) if s.at > now => {}
-            Some(s) => {
-                s.at = now;
-                s.ip = ip;
-                if s.agent.as_deref().map(str::as_bytes) != agent {
-                    s.agent = agent.map(readable_agent);
+        self.with_entry(token_id, |p| {
+            match &mut p.stamp {
+                Some(s) if s.at > now => {}
+                Some(s) => {
+                    s.at = now;
+                    s.ip = ip;
+                    if s.agent.as_deref().map(str::as_bytes) != agent {
+                        s.agent = agent.map(readable_agent);
+                    }
+                }
+                None => {
+                    p.stamp = Some(Stamp {
+                        at: now,
+                        ip,
+                        agent: agent.map(readable_agent),
+                    });
                 }
             }
-            None if room => {
-                let stamp = Stamp {
-                    at: now,
-                    ip,
-                    agent: agent.map(readable_agent),
-                };
-                stamps.insert(token_id.to_owned(), stamp);
-            }
-            // Only while the database has been away for long: new tokens' stamps wait.
-            None => {}
+            p.add(day_of(now), used.reason(), 1);
+        });
+    }
+
+    /// Counts a use of `token_id` at `now` without stamping it (a refused token: revoked,
+    /// expired, its user disabled, from an address it may not be used from).
+    pub fn count(&self, token_id: &str, now: i64, used: Use) {
+        self.with_entry(token_id, |p| p.add(day_of(now), used.reason(), 1));
+    }
+
+    /// Runs `f` on the token's entry, made if there is room.
+    fn with_entry(&self, token_id: &str, f: impl FnOnce(&mut Pending)) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(p) = pending.get_mut(token_id) {
+            f(p);
+        } else if pending.len() < MAX_STAMPS {
+            // Only while the database has been away for long is there no room.
+            f(pending.entry(token_id.to_owned()).or_default());
         }
     }
 
-    /// Puts a stamp back that could not be written (unless a newer one was noted meanwhile).
-    fn restore(&self, token_id: String, stamp: Stamp) {
-        let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
-        let room = stamps.len() < MAX_STAMPS;
-        match stamps.get_mut(&token_id) {
-            Some(s) if s.at >= stamp.at => {}
-            Some(s) => *s = stamp,
-            None if room => {
-                stamps.insert(token_id, stamp);
-            }
-            None => {}
+    /// Puts back what could not be written: a stamp (unless a newer one was noted meanwhile)
+    /// and counts (added to those noted meanwhile).
+    fn restore(&self, stamps: Vec<(String, Stamp)>, uses: Vec<UseCount>) {
+        for (id, stamp) in stamps {
+            self.with_entry(&id, |p| p.stamp_at_least(stamp));
         }
+        for u in uses {
+            self.with_entry(&u.token_id, |p| p.add(u.day, u.reason, u.uses));
+        }
+    }
+
+    /// Takes every pending stamp and count.
+    fn take(&self) -> (Vec<(String, Stamp)>, Vec<UseCount>) {
+        let drained: Vec<(String, Pending)> = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.drain().collect()
+        };
+        let mut stamps = Vec::new();
+        let mut uses = Vec::new();
+        for (id, p) in drained {
+            for (day, reason, n) in p.uses {
+                uses.push(UseCount {
+                    token_id: id.clone(),
+                    day,
+                    reason,
+                    uses: n,
+                });
+            }
+            if let Some(stamp) = p.stamp {
+                stamps.push((id, stamp));
+            }
+        }
+        (stamps, uses)
     }
 
     /// Notes a refused use at `now`; says whether its entry must be written now.
@@ -163,19 +246,14 @@ impl UsageBatch {
         }
     }
 
-    /// Writes everything pending; returns how many stamps and refusal entries were written. On
-    /// failure what was taken is put back for the next flush.
+    /// Writes everything pending; returns how many stamps, use counts and refusal entries were
+    /// written. On failure what was taken is put back for the next flush.
     pub async fn flush(&self, store: &Store) -> StoreResult<usize> {
-        let stamps: Vec<(String, Stamp)> = {
-            let mut pending = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.drain().collect()
-        };
-        if !stamps.is_empty()
-            && let Err(e) = store.stamp_last_used(&stamps).await
+        let (stamps, uses) = self.take();
+        if !(stamps.is_empty() && uses.is_empty())
+            && let Err(e) = store.write_usage(&stamps, &uses).await
         {
-            for (id, stamp) in stamps {
-                self.restore(id, stamp);
-            }
+            self.restore(stamps, uses);
             return Err(e);
         }
         let counts = self.take_refusal_counts(crate::domain::now());
@@ -185,7 +263,7 @@ impl UsageBatch {
             self.put_back(counts);
             return Err(e);
         }
-        Ok(stamps.len() + counts.len())
+        Ok(stamps.len() + uses.len() + counts.len())
     }
 
     /// The unwritten counts (reset to zero); entries of minutes past and fully written are
@@ -225,9 +303,43 @@ impl UsageBatch {
     }
 }
 
+/// `VALUES ($1, $2, …), (…)` for `rows` rows of `width` parameters.
+fn values(rows: usize, width: usize) -> String {
+    let mut sql = String::from("VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * width + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// All tokens' uses per day and reason in `uses`.
+fn per_day(uses: &[UseCount]) -> Vec<(i64, &'static str, i64)> {
+    let mut sums: HashMap<(i64, &'static str), i64> = HashMap::new();
+    for u in uses {
+        *sums.entry((u.day, u.reason)).or_default() += u.uses;
+    }
+    sums.into_iter().map(|((d, r), n)| (d, r, n)).collect()
+}
+
 impl Store {
-    /// Writes last-use stamps (never moving one back).
-    pub async fn stamp_last_used(&self, stamps: &[(String, Stamp)]) -> StoreResult<()> {
+    /// Writes last-use stamps (never moving one back) and adds use counts to the stored ones,
+    /// per token and to all tokens' daily totals, in one transaction.
+    pub async fn write_usage(
+        &self,
+        stamps: &[(String, Stamp)],
+        uses: &[UseCount],
+    ) -> StoreResult<()> {
+        let totals = per_day(uses);
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
             for (id, stamp) in stamps {
@@ -242,9 +354,58 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            for chunk in uses.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO token_usage (token_id, day, reason, uses) {} \
+                     ON CONFLICT (token_id, day, reason) DO UPDATE SET uses = token_usage.uses + excluded.uses",
+                    values(chunk.len(), 4)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for u in chunk {
+                    q = q
+                        .bind(u.token_id.as_str())
+                        .bind(u.day)
+                        .bind(u.reason)
+                        .bind(u.uses);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            for chunk in totals.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO usage_days (day, reason, uses) {} \
+                     ON CONFLICT (day, reason) DO UPDATE SET uses = usage_days.uses + excluded.uses",
+                    values(chunk.len(), 3)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (day, reason, n) in chunk {
+                    q = q.bind(*day).bind(*reason).bind(*n);
+                }
+                q.execute(&mut *tx).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Deletes use counts older than [`KEPT_DAYS`] days before `now`; returns how many rows.
+    pub async fn prune_usage(&self, now: i64) -> StoreResult<u64> {
+        let first_kept = day_of(now) - KEPT_DAYS + 1;
+        let n = on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            let a = sqlx::query("DELETE FROM token_usage WHERE day < $1")
+                .bind(first_kept)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let b = sqlx::query("DELETE FROM usage_days WHERE day < $1")
+                .bind(first_kept)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            a + b
+        });
+        Ok(n)
     }
 }
 
@@ -282,28 +443,81 @@ mod tests {
         );
     }
 
+    fn stamp_of(batch: &UsageBatch, id: &str) -> Stamp {
+        batch.pending.lock().unwrap()[id].stamp.clone().unwrap()
+    }
+
     #[test]
     fn stamps_keep_the_newest_use_with_its_source() {
         let batch = UsageBatch::default();
         let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
-        batch.record("t", 5, ip("192.0.2.1"), Some("curl/8.5.0"));
-        batch.record("t", 3, ip("192.0.2.9"), Some("old"));
-        let seen = batch.stamps.lock().unwrap()["t"].clone();
+        batch.record("t", 5, ip("192.0.2.1"), Some("curl/8.5.0"), Use::Allowed);
+        batch.record("t", 3, ip("192.0.2.9"), Some("old"), Use::Allowed);
+        let seen = stamp_of(&batch, "t");
         assert_eq!((seen.at, seen.ip), (5, ip("192.0.2.1")));
         assert_eq!(seen.agent.as_deref(), Some("curl/8.5.0"));
-        batch.record("t", 7, ip("2001:db8::1"), None::<&str>);
-        let seen = batch.stamps.lock().unwrap()["t"].clone();
+        batch.record("t", 7, ip("2001:db8::1"), None::<&str>, Use::Allowed);
+        let seen = stamp_of(&batch, "t");
         assert_eq!((seen.at, seen.ip, seen.agent), (7, ip("2001:db8::1"), None));
         // A stamp put back after a failed write never replaces a newer one.
-        batch.restore(
-            "t".into(),
-            Stamp {
-                at: 6,
-                ip: None,
-                agent: None,
-            },
+        let old = Stamp {
+            at: 6,
+            ip: None,
+            agent: None,
+        };
+        batch.restore(vec![("t".into(), old)], Vec::new());
+        assert_eq!(stamp_of(&batch, "t").at, 7);
+    }
+
+    #[test]
+    fn uses_are_counted_per_token_day_and_reason_and_kept_across_a_failed_write() {
+        let batch = UsageBatch::default();
+        let day = 86_400;
+        batch.record("a", 10 * day + 5, None, None::<&str>, Use::Allowed);
+        batch.record("a", 10 * day + 9, None, None::<&str>, Use::Allowed);
+        batch.record(
+            "a",
+            11 * day,
+            None,
+            None::<&str>,
+            Use::Refused("out of scope"),
         );
-        assert_eq!(batch.stamps.lock().unwrap()["t"].at, 7);
+        batch.count("a", 11 * day + 1, Use::Refused("out of scope"));
+        batch.count("b", 11 * day, Use::Refused("revoked"));
+        let (stamps, mut uses) = batch.take();
+        assert_eq!(
+            stamps.len(),
+            1,
+            "b was refused before it was live: no stamp"
+        );
+        uses.sort_by_key(|u| (u.token_id.clone(), u.day));
+        let seen: Vec<_> = uses
+            .iter()
+            .map(|u| (u.token_id.as_str(), u.day, u.reason, u.uses))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", 10, "", 2),
+                ("a", 11, "out of scope", 2),
+                ("b", 11, "revoked", 1)
+            ]
+        );
+        assert!(batch.take().1.is_empty(), "taken once");
+        batch.count("b", 11 * day, Use::Refused("revoked"));
+        batch.restore(stamps, uses);
+        let (_, again) = batch.take();
+        let b: Vec<_> = again.iter().filter(|u| u.token_id == "b").collect();
+        assert_eq!(
+            b[0].uses, 2,
+            "put back and added to the one noted meanwhile"
+        );
+        assert_eq!(per_day(&again).len(), 3);
+    }
+
+    #[test]
+    fn multi_row_values_number_their_parameters() {
+        assert_eq!(values(2, 3), "VALUES ($1, $2, $3), ($4, $5, $6)");
     }
 
     #[test]

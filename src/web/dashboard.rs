@@ -1,10 +1,12 @@
-//! Dashboard: counts at a glance and the tokens about to expire.
+//! Dashboard: counts at a glance, the tokens about to expire and, for admins, the pictures of
+//! PRODUCT.md §14 (requests per day, expiry per week, the busiest tokens).
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::insight;
 use super::view::{self, Chrome, render};
 use crate::auth::session::CurrentUser;
 use crate::domain::expiry;
@@ -45,13 +47,15 @@ struct DashboardPage {
     devices_active: i64,
     active_tokens: i64,
     expiring: Vec<Expiring>,
+    /// Admins' pictures: requests per day, expiry per week, the busiest tokens.
+    pictures: Vec<insight::ChartView>,
 }
 
 /// `GET /dashboard`.
 pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<Response> {
     // Both reads sent together: the page waits for the slower, not their sum.
     let is_admin = user.user.is_admin();
-    let (counts, expiring) = tokio::try_join!(
+    let (counts, expiring, pictures) = tokio::try_join!(
         async {
             let counts = app.store.counts(crate::domain::now()).await?;
             Ok::<_, crate::error::AppError>(counts)
@@ -59,6 +63,13 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<R
         async {
             if is_admin {
                 expiring_soon(&app).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            if is_admin {
+                Ok(Vec::from(insight::dashboard(&app).await?))
             } else {
                 Ok(Vec::new())
             }
@@ -73,6 +84,7 @@ pub async fn show(State(app): State<AppState>, user: CurrentUser) -> AppResult<R
             devices_active: counts.devices_active,
             active_tokens: counts.tokens_active,
             expiring,
+            pictures,
         },
     )
 }

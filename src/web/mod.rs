@@ -3,9 +3,11 @@
 
 pub mod account;
 pub mod audit;
+pub mod chart;
 pub mod dashboard;
 pub mod devices;
 pub mod errors;
+pub mod insight;
 pub mod login;
 pub mod passkey_signin;
 pub mod second_step;

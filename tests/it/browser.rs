@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, admin_app_with_password, tokens_in};
 
+mod insight;
 mod security;
 mod webhooks;
 

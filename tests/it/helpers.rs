@@ -23,6 +23,8 @@ pub struct TestApp {
     pub database_url: String,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
+    /// The server's pending usage (stamps and counts), to flush without waiting for its timer.
+    pub usage: Arc<connect_tokens::store::usage::UsageBatch>,
 }
 
 impl Drop for TestApp {
@@ -69,6 +71,7 @@ async fn spawn_on(url: String, data_dir: PathBuf, config: Config) -> TestApp {
         .await
         .expect("the database's key");
     let state = AppState::new(store.clone(), config, key);
+    let usage = state.usage.clone();
     tokio::spawn(connect_tokens::serve(listener, state));
     TestApp {
         addr,
@@ -76,6 +79,25 @@ async fn spawn_on(url: String, data_dir: PathBuf, config: Config) -> TestApp {
         database_url: url,
         data_dir,
         client: no_redirect_client(),
+        usage,
+    }
+}
+
+impl TestApp {
+    /// Writes the server's pending usage now (what its flush timer does every few seconds).
+    pub async fn flush_usage(&self) {
+        self.usage.flush(&self.store).await.expect("usage written");
+    }
+
+    /// The Token ID of a token's plaintext.
+    pub async fn token_id_of(&self, token: &str) -> String {
+        let hash = connect_tokens::domain::token::TokenHash::of(token);
+        self.store
+            .token_by_hash(&hash)
+            .await
+            .unwrap()
+            .expect("a stored token")
+            .id
     }
 }
 

@@ -18,6 +18,7 @@ mod counts;
 mod device_token;
 mod hostile;
 mod import;
+mod insight;
 mod lifecycle_console;
 mod listener;
 mod signin;

@@ -56,10 +56,21 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
     {
         return Err(format!("{at}: {v} not in {e:?}"));
     }
-    if let (Some("date-time"), Some(s)) = (schema.get("format").and_then(Value::as_str), v.as_str())
+    match (schema.get("format").and_then(Value::as_str), v.as_str()) {
+        (Some("date-time"), Some(s)) => {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| format!("{at}: {s}: {e}"))?;
+        }
+        (Some("date"), Some(s)) => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(s, &format).map_err(|e| format!("{at}: {s}: {e}"))?;
+        }
+        _ => {}
+    }
+    if let Some(min) = schema.get("minimum").and_then(Value::as_i64)
+        && v.as_i64().is_some_and(|n| n < min)
     {
-        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| format!("{at}: {s}: {e}"))?;
+        return Err(format!("{at}: {v} is below {min}"));
     }
     if let Value::Object(map) = v {
         let props = schema.get("properties").and_then(Value::as_object);
@@ -74,12 +85,16 @@ fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Result<(), Stri
             }
         }
         for (k, val) in map {
-            match props.and_then(|p| p.get(k)) {
-                Some(s) => validate(doc, s, val, &format!("{at}.{k}"))?,
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+            match (
+                props.and_then(|p| p.get(k)),
+                schema.get("additionalProperties"),
+            ) {
+                (Some(s), _) => validate(doc, s, val, &format!("{at}.{k}"))?,
+                (None, Some(Value::Bool(false))) => {
                     return Err(format!("{at}: undocumented property {k}"));
                 }
-                None => {}
+                (None, Some(s @ Value::Object(_))) => validate(doc, s, val, &format!("{at}.{k}"))?,
+                (None, _) => {}
             }
         }
     }
@@ -477,6 +492,7 @@ async fn real_responses_of_every_endpoint_match_the_served_openapi_document() {
         let r = call(&app, method.clone(), &path, tok, None).await;
         check(&doc, &mut seen, id_t, &method, &r);
     }
+    usage(&app, &doc, &mut seen, &admin, &reader).await;
     // Not JSON.
     for (template, method, path) in [
         (dev_t, Method::PATCH, dev.clone()),
@@ -570,6 +586,54 @@ async fn real_responses_of_every_endpoint_match_the_served_openapi_document() {
             }
         }
     }
+}
+
+/// The usage of a token: every documented answer, with counts that have reasons to show.
+async fn usage(
+    app: &crate::helpers::TestApp,
+    doc: &Value,
+    seen: &mut BTreeSet<(String, String, u16)>,
+    admin: &str,
+    reader: &str,
+) {
+    let template = "/access/api/v1/tokens/{id}/usage";
+    let reader_id = app.token_id_of(reader).await;
+    let path = format!("/access/api/v1/tokens/{reader_id}/usage");
+    // A refusal and an allowed use, written before the reads below.
+    call(
+        app,
+        Method::GET,
+        "/api/v2/no-such-fleet/devices",
+        reader,
+        None,
+    )
+    .await;
+    call(app, Method::GET, "/api/v2/fleets", reader, None).await;
+    app.flush_usage().await;
+    for (path, tok, status) in [
+        (format!("{path}?days=7"), admin, 200),
+        (path.clone(), admin, 200),
+        (format!("{path}?days=0"), admin, 400),
+        (format!("{path}?days=401"), admin, 400),
+        (format!("{path}?since=1"), admin, 400),
+        (path.clone(), "nope", 401),
+        (path.clone(), reader, 403),
+        (
+            "/access/api/v1/tokens/00000000-0000-4000-8000-000000000000/usage".into(),
+            admin,
+            404,
+        ),
+    ] {
+        let r = call(app, Method::GET, &path, tok, None).await;
+        assert_eq!(r.status.as_u16(), status, "{path}: {}", r.body);
+        check(doc, seen, template, &Method::GET, &r);
+    }
+    let r = call(app, Method::GET, &format!("{path}?days=7"), admin, None).await;
+    let days = r.json()["days"].as_array().unwrap().clone();
+    assert_eq!(days.len(), 7);
+    let today = &days[6];
+    assert!(today["allowed"].as_i64().unwrap() >= 1, "{today}");
+    assert!(today["refused"].as_i64().unwrap() >= 1, "{today}");
 }
 
 /// A raw request with a body that is not JSON (415).

@@ -2,3 +2,4 @@
 
 pub mod lifecycle;
 pub mod tokens;
+pub mod usage;

@@ -17,6 +17,7 @@ use crate::domain::cidr;
 use crate::domain::expiry;
 use crate::domain::scope::{self, Decision, Permission, Principal, Resource, Role};
 use crate::domain::token::TokenKind;
+use crate::domain::usage::{self, Use};
 use crate::error::{AppError, AppResult};
 use crate::metrics::AuthOutcome;
 use crate::state::AppState;
@@ -75,8 +76,17 @@ pub struct Authorized {
 }
 
 /// Records a refused use of a live-looking token: the first of its minute (per token, reason
-/// and address) as an audit entry at once, the rest as its count at the next flush.
-async fn refuse(app: &AppState, bearer: &Bearer, token_id: &str, reason: &str) -> AppResult<()> {
+/// and address) as an audit entry at once, the rest as its count at the next flush. The use is
+/// counted by the caller ([`UsageBatch::record`] or [`UsageBatch::count`]).
+///
+/// [`UsageBatch::record`]: crate::store::usage::UsageBatch::record
+/// [`UsageBatch::count`]: crate::store::usage::UsageBatch::count
+async fn refuse(
+    app: &AppState,
+    bearer: &Bearer,
+    token_id: &str,
+    reason: &'static str,
+) -> AppResult<()> {
     let now = crate::domain::now();
     let refusal = Refusal::new(token_id, reason, bearer.source(), now);
     if app.usage.note_refusal(&refusal, now) == Noted::Write
@@ -95,6 +105,13 @@ async fn refuse(app: &AppState, bearer: &Bearer, token_id: &str, reason: &str) -
         return Err(e.into());
     }
     Ok(())
+}
+
+/// Notes a use of a live token: stamped as last used, and counted as `how`.
+fn used(app: &AppState, bearer: &Bearer, caller: &Caller, how: Use) {
+    let now = crate::domain::now();
+    app.usage
+        .record(&caller.token_id, now, bearer.ip, bearer.agent.as_ref(), how);
 }
 
 /// The one authorisation step of the API: one statement loads the token (with the user's rights
@@ -180,6 +197,7 @@ async fn judge(
     let Some((resource, needed)) = asked(access, device.as_ref()) else {
         if count_caller {
             app.count_authentication(AuthOutcome::ok);
+            used(app, bearer, &caller, Use::Allowed);
         }
         return Ok(Authorized { caller, device });
     };
@@ -189,19 +207,21 @@ async fn judge(
         _ => AuthOutcome::out_of_scope,
     });
     match decision {
-        Decision::Allow => Ok(Authorized {
-            caller,
-            device: device.filter(|d| d.fleet_key == resource.fleet),
-        }),
-        Decision::NotFound => Err(AppError::NotFound),
+        Decision::Allow => {
+            used(app, bearer, &caller, Use::Allowed);
+            Ok(Authorized {
+                caller,
+                device: device.filter(|d| d.fleet_key == resource.fleet),
+            })
+        }
+        Decision::NotFound => {
+            used(app, bearer, &caller, Use::Refused(usage::OUT_OF_SCOPE));
+            Err(AppError::NotFound)
+        }
         Decision::Forbidden(p) => {
-            Box::pin(refuse(
-                app,
-                bearer,
-                &caller.token_id,
-                &format!("missing {} permission", p.as_str()),
-            ))
-            .await?;
+            let reason = usage::missing(p);
+            used(app, bearer, &caller, Use::Refused(reason));
+            Box::pin(refuse(app, bearer, &caller.token_id, reason)).await?;
             Err(AppError::Forbidden(format!(
                 "This token lacks the {} permission for this resource.",
                 p.as_str()
@@ -216,12 +236,14 @@ pub async fn authorize_admin(app: &AppState, bearer: &Bearer) -> AppResult<(Call
     let caller = judge(app, bearer, Access::Caller, false).await?.caller;
     if bearer.kind == TokenKind::DeviceDetails {
         app.count_authentication(AuthOutcome::out_of_scope);
+        used(app, bearer, &caller, Use::Refused(usage::MAY_NOT_MANAGE));
         return Err(AppError::Forbidden(
             "Device details tokens cannot manage tokens.".into(),
         ));
     }
     if !caller.is_admin() {
         app.count_authentication(AuthOutcome::out_of_scope);
+        used(app, bearer, &caller, Use::Refused(usage::MAY_NOT_MANAGE));
         return Err(AppError::Forbidden(
             "Only an administrator's user token can manage tokens.".into(),
         ));
@@ -236,6 +258,7 @@ pub async fn authorize_admin(app: &AppState, bearer: &Bearer) -> AppResult<(Call
         return Err(unauthorized("Invalid token."));
     };
     app.count_authentication(AuthOutcome::ok);
+    used(app, bearer, &caller, Use::Allowed);
     Ok((caller, user))
 }
 
@@ -271,6 +294,7 @@ async fn live_caller(
     };
     if let Some((outcome, detail, message)) = refusal_of(&auth, now) {
         app.count_authentication(outcome);
+        app.usage.count(&auth.token_id, now, Use::Refused(detail));
         // Boxed: the refusal's write would otherwise make every request's future larger, and
         // futures are moved (copied) several times on the way through the router.
         Box::pin(refuse(app, bearer, &auth.token_id, detail)).await?;
@@ -278,20 +302,14 @@ async fn live_caller(
     }
     if !cidr::stored_allows(&auth.allowed_ips, bearer.ip) {
         app.count_authentication(AuthOutcome::ip_not_allowed);
-        Box::pin(refuse(
-            app,
-            bearer,
-            &auth.token_id,
-            "client address not allowed",
-        ))
-        .await?;
+        let reason = "client address not allowed";
+        app.usage.count(&auth.token_id, now, Use::Refused(reason));
+        Box::pin(refuse(app, bearer, &auth.token_id, reason)).await?;
         return Err(AppError::Forbidden(format!(
             "This token may not be used from {}.",
             bearer.source()
         )));
     }
-    app.usage
-        .record(&auth.token_id, now, bearer.ip, bearer.agent.as_ref());
     let (principal, user) = match auth.holder {
         Holder::Scope {
             target,

@@ -1,5 +1,6 @@
 //! One token: its detail page (`/settings/access-tokens/{id}`: every field, where its last use
-//! came from, its allowed client IPs, its rotation chain and its audit entries) and
+//! came from, its allowed client IPs, its rotation chain, its requests per day and its audit
+//! entries) and
 //! **Regenerate…** (a successor with the same settings, shown once; the old token stops at once
 //! or after a grace time).
 
@@ -20,8 +21,8 @@ use crate::layers::CarriesSecret;
 use crate::state::AppState;
 use crate::store::tokens::TokenRecord;
 use crate::web::account::{Created, date_bounds};
-use crate::web::audit;
 use crate::web::view::{self, Chrome, render};
+use crate::web::{audit, insight};
 
 /// Audit entries shown on the detail page.
 const AUDIT_ROWS: i64 = 50;
@@ -59,6 +60,8 @@ struct DetailPage {
     chrome: Chrome,
     token: Detail,
     entries: Vec<audit::Row>,
+    /// Its requests per day over the last 30 days.
+    requests: insight::ChartView,
 }
 
 /// `GET /settings/access-tokens/{id}`.
@@ -68,19 +71,17 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let t = find(&app, &id).await?;
-    let entries = app
-        .store
-        .token_audit(&t.id, AUDIT_ROWS)
-        .await?
-        .into_iter()
-        .map(audit::row)
-        .collect();
+    let (entries, requests) = tokio::try_join!(
+        async { Ok::<_, AppError>(app.store.token_audit(&t.id, AUDIT_ROWS).await?) },
+        insight::token_requests(&app, &t.id),
+    )?;
     render(
         StatusCode::OK,
         &DetailPage {
             chrome: Chrome::new(&admin, "settings", "tokens"),
             token: detail(&t, crate::domain::now()),
-            entries,
+            entries: entries.into_iter().map(audit::row).collect(),
+            requests,
         },
     )
 }

@@ -1,0 +1,190 @@
+//! The dashboard's pictures and a token's requests in Chromium: drawn, named for screen readers,
+//! their numbers one click away, no horizontal scrolling at 1280×800, axe-core clean, legible
+//! in print (dark on white); screenshots.
+
+use connect_tokens::domain::scope::Target;
+use connect_tokens::domain::usage::day_of;
+use connect_tokens::store::usage::UseCount;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Chrome, chrome};
+use crate::helpers::{TestApp, admin_app_with_password, call, in_days, make_token_with, perms};
+
+impl Chrome {
+    /// Switches the page's CSS media to `media` (`print` or `screen`) through chromedriver's
+    /// DevTools endpoint.
+    async fn emulate_media(&self, media: &str) {
+        let id = self.client.session_id().await.unwrap().unwrap();
+        let r = crate::helpers::http_client()
+            .post(format!("{}/session/{id}/goog/cdp/execute", self.driver_url))
+            .json(&json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": media}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+}
+
+/// Three tokens with a month of history: the days before today as stored counts (what earlier
+/// flushes would have written), today's from real API calls. Returns the busiest's Token ID.
+async fn a_month_of_use(app: &TestApp) -> String {
+    let now = connect_tokens::domain::now();
+    let today = day_of(now);
+    let mut ids = Vec::new();
+    for (description, days) in [
+        ("inventory sync", 30),
+        ("nightly backup", 12),
+        ("kiosk monitor", 90),
+    ] {
+        let token = make_token_with(
+            app,
+            Some(Target::Fleet("alpha".into())),
+            perms(1),
+            None,
+            in_days(days),
+            description,
+            now,
+        )
+        .await;
+        for _ in 0..3 {
+            call(app, Method::GET, "/api/v2/alpha/devices", &token, None).await;
+        }
+        call(app, Method::GET, "/api/v2/bravo/devices", &token, None).await;
+        ids.push(app.token_id_of(&token).await);
+    }
+    let mut history = Vec::new();
+    for back in 1..30i64 {
+        for (i, id) in ids.iter().enumerate() {
+            let weight = 3 - i as i64;
+            history.push(UseCount {
+                token_id: id.clone(),
+                day: today - back,
+                reason: "",
+                uses: weight * (200 + (back * 37) % 150),
+            });
+            if back % 6 == i as i64 {
+                history.push(UseCount {
+                    token_id: id.clone(),
+                    day: today - back,
+                    reason: "missing write permission",
+                    uses: 20 + back,
+                });
+            }
+        }
+    }
+    app.store.write_usage(&[], &history).await.unwrap();
+    app.flush_usage().await;
+    ids.swap_remove(0)
+}
+
+/// The charts on the page: their accessible names and how many shapes each draws.
+async fn charts(c: &Chrome) -> Value {
+    c.js(
+        "return [...document.querySelectorAll('svg.chart[role=img]')].map(s => ({
+            name: s.getAttribute('aria-labelledby').split(' ').map(id => document.getElementById(id).textContent).join(' | '),
+            shapes: s.querySelectorAll('rect').length,
+            width: s.getBoundingClientRect().width }))",
+    )
+    .await
+}
+
+#[tokio::test]
+#[ignore = "browser: needs chromium and chromedriver; scripts/test-all.sh runs it"]
+async fn the_dashboard_and_a_token_show_their_pictures_accessibly_on_screen_and_paper() {
+    let (app, password, _) = admin_app_with_password().await;
+    let busiest = a_month_of_use(&app).await;
+    let c = chrome(true).await;
+    c.sign_in(&app, "admin", &password).await;
+
+    c.goto(&app, "/dashboard").await;
+    c.find("svg.chart").await;
+    c.settle().await;
+    let seen = charts(&c).await;
+    let seen = seen.as_array().unwrap();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        seen[0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("API requests per day, last 30 days, all tokens | ")
+    );
+    assert!(
+        seen[1]["name"]
+            .as_str()
+            .unwrap()
+            .contains("active tokens expire in the next 12 weeks")
+    );
+    assert!(
+        seen[2]["name"]
+            .as_str()
+            .unwrap()
+            .contains("the busiest, inventory sync")
+    );
+    for chart in seen {
+        assert!(chart["shapes"].as_u64().unwrap() >= 3, "{chart}");
+        assert!(chart["width"].as_f64().unwrap() > 300.0, "{chart}");
+    }
+    let overflow = c
+        .js("return document.documentElement.scrollWidth > window.innerWidth")
+        .await;
+    assert_eq!(
+        overflow,
+        json!(false),
+        "no horizontal scrolling at 1280×800"
+    );
+    c.axe("dashboard with pictures").await;
+    c.screenshot("dashboard").await;
+    // The numbers behind the first chart, one click away.
+    c.find("#requests-chart-caption ~ details summary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let rows = c
+        .js("return document.querySelectorAll('#requests-chart-caption ~ details tbody tr').length")
+        .await;
+    assert_eq!(rows, json!(30));
+    c.axe("dashboard with a table open").await;
+    c.js("document.querySelector('.insight').scrollIntoView()")
+        .await;
+    c.screenshot("dashboard-pictures").await;
+
+    // On paper: dark text on white, the bars in the darker colours.
+    c.emulate_media("print").await;
+    let paper = c
+        .js(
+            "const card = getComputedStyle(document.querySelector('.chart-card'));
+             const bar = getComputedStyle(document.querySelector('svg.chart rect.allowed'));
+             const text = getComputedStyle(document.querySelector('svg.chart text.axis'));
+             return [card.backgroundColor, bar.fill, text.fill]",
+        )
+        .await;
+    assert_eq!(
+        paper,
+        json!(["rgb(255, 255, 255)", "rgb(31, 95, 191)", "rgb(0, 0, 0)"])
+    );
+    c.screenshot("dashboard-print").await;
+    c.emulate_media("screen").await;
+    let screen = c
+        .js("return getComputedStyle(document.querySelector('.chart-card')).backgroundColor")
+        .await;
+    assert_eq!(screen, json!("rgb(24, 33, 45)"), "the sidebar's dark");
+
+    c.goto(&app, &format!("/settings/access-tokens/{busiest}"))
+        .await;
+    c.find("#token-requests-caption").await;
+    c.settle().await;
+    let seen = charts(&c).await;
+    assert_eq!(seen.as_array().unwrap().len(), 1);
+    assert!(
+        seen[0]["name"]
+            .as_str()
+            .unwrap()
+            .contains("refused in the last 30 days")
+    );
+    c.js("document.querySelector('.insight').scrollIntoView()")
+        .await;
+    c.axe("token detail with its requests").await;
+    c.screenshot("token-usage").await;
+}
