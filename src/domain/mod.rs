@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cidr;
 pub mod device;
 pub mod expiry;
+pub mod export;
 pub mod names;
 pub mod permission;
 pub mod refusal;

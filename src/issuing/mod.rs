@@ -307,11 +307,33 @@ pub async fn revoke(
     detail: &str,
     now: i64,
 ) -> AppResult<bool> {
+    let effects = revocation(actor, token, source, detail, now);
+    Ok(store.revoke_token_with(&token.id, &effects, now).await?)
+}
+
+/// What revoking `token` records: its audit entry and its `token.revoked` event.
+fn revocation(actor: &User, token: &TokenRecord, source: &str, detail: &str, now: i64) -> Effects {
     let event = AuditEvent::new(AuditAction::TokenRevoked, &actor.username, source)
         .token(&token.id)
         .target(token.subject())
         .detail(detail);
     let webhook = Event::revoked(&token.facts(), &actor.username, "revoked", now);
-    let effects = Effects::new(event, [webhook]);
-    Ok(store.revoke_token_with(&token.id, &effects, now).await?)
+    Effects::new(event, [webhook])
+}
+
+/// Revokes `tokens` together in one transaction, each audited and reported as if revoked on
+/// its own; returns the Token IDs revoked (those revoked already are left as they were).
+pub async fn revoke_all(
+    store: &Store,
+    actor: &User,
+    tokens: &[TokenRecord],
+    source: &str,
+    detail: &str,
+    now: i64,
+) -> AppResult<Vec<String>> {
+    let each: Vec<(String, Effects)> = tokens
+        .iter()
+        .map(|t| (t.id.clone(), revocation(actor, t, source, detail, now)))
+        .collect();
+    Ok(store.revoke_tokens_with(&each, now).await?)
 }

@@ -133,6 +133,22 @@ impl Store {
                   OR ($2 = 'active' AND t.revoked_at IS NULL AND t.expires_at > $3))"
         );
         let mut n = 4;
+        let mut param = || {
+            n += 1;
+            n - 1
+        };
+        if filter.unused_since.is_some() {
+            let p = param();
+            sql.push_str(&format!(
+                " AND COALESCE(t.last_used_at, t.created_at) < ${p}"
+            ));
+        }
+        if filter.after.is_some() {
+            let (at, id) = (param(), param());
+            sql.push_str(&format!(
+                " AND (t.created_at < ${at} OR (t.created_at = ${at} AND t.id < ${id}))"
+            ));
+        }
         // The whole search is checked on each row; for the index plan on PostgreSQL, as an
         // expression its planner cannot take to the index (the probes go there instead).
         let checked = if plan == Plan::Index && !sqlite {
@@ -141,8 +157,8 @@ impl Store {
             "t.search_text"
         };
         if plan != Plan::All {
-            sql.push_str(&format!(" AND {checked} LIKE $4 ESCAPE '\\'"));
-            n = 5;
+            let p = param();
+            sql.push_str(&format!(" AND {checked} LIKE ${p} ESCAPE '\\'"));
         }
         let probes = probes(needle);
         match plan {
@@ -155,22 +171,22 @@ impl Store {
                 sql = sql.replacen("FROM tokens t ", &window, 1);
             }
             Plan::Index if sqlite => {
-                sql.push_str(
-                    " AND t.id IN (SELECT token_id FROM tokens_search WHERE tokens_search MATCH $5)",
-                );
-                n = 6;
+                let p = param();
+                sql.push_str(&format!(
+                    " AND t.id IN (SELECT token_id FROM tokens_search WHERE tokens_search MATCH ${p})"
+                ));
             }
             Plan::Index => {
                 for _ in &probes {
-                    sql.push_str(&format!(" AND t.search_text LIKE ${n} ESCAPE '\\'"));
-                    n += 1;
+                    let p = param();
+                    sql.push_str(&format!(" AND t.search_text LIKE ${p} ESCAPE '\\'"));
                 }
             }
             _ => {}
         }
+        let (limit_at, offset_at) = (param(), param());
         sql.push_str(&format!(
-            " ORDER BY t.created_at DESC, t.id DESC LIMIT ${n} OFFSET ${}",
-            n + 1
+            " ORDER BY t.created_at DESC, t.id DESC LIMIT ${limit_at} OFFSET ${offset_at}"
         ));
         let pattern = contains(needle);
         let fts = fts_query(needle);
@@ -180,6 +196,12 @@ impl Store {
                 .bind(filter.kind.map_or("", TokenKind::as_str))
                 .bind(filter.status.map_or("", TokenStatus::as_str))
                 .bind(filter.now);
+            if let Some(cutoff) = filter.unused_since {
+                q = q.bind(cutoff);
+            }
+            if let Some((at, id)) = &filter.after {
+                q = q.bind(*at).bind(id.as_str());
+            }
             if plan != Plan::All {
                 q = q.bind(pattern.as_str());
             }

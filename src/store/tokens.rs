@@ -150,6 +150,12 @@ pub struct TokenFilter {
     pub text: String,
     /// The moment statuses are judged at (unix seconds).
     pub now: i64,
+    /// Only tokens unused since this moment: last used before it, or never used and created
+    /// before it (the stale filters, [`crate::domain::usage::stale_cutoff`]).
+    pub unused_since: Option<i64>,
+    /// Only tokens after this one in the list's order (creation time, Token ID; newest first):
+    /// a cursor for reading the whole list in pages (the CSV export).
+    pub after: Option<(i64, String)>,
 }
 
 /// What is stored for a new token.
@@ -340,5 +346,35 @@ impl Store {
                 == 1;
             commit_if!(tx, revoked, effects, now)
         }))
+    }
+
+    /// Revokes several tokens in one transaction, each with its own `effects` (recorded only for
+    /// a token this revokes); returns the Token IDs revoked (those not already revoked).
+    pub async fn revoke_tokens_with(
+        &self,
+        tokens: &[(String, Effects)],
+        now: i64,
+    ) -> StoreResult<Vec<String>> {
+        let mut revoked = Vec::new();
+        on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            for (id, effects) in tokens {
+                let done = sqlx::query(
+                    "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if done {
+                    record_effects!(tx, effects, now);
+                    revoked.push(id.clone());
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(revoked)
     }
 }

@@ -192,7 +192,8 @@ impl UsageBatch {
         }
     }
 
-    /// Takes every pending stamp and count.
+    /// Takes every pending stamp and count, each in key order: instances flushing together
+    /// then lock the rows they share in the same order (no deadlock on PostgreSQL).
     fn take(&self) -> (Vec<(String, Stamp)>, Vec<UseCount>) {
         let drained: Vec<(String, Pending)> = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
@@ -213,6 +214,10 @@ impl UsageBatch {
                 stamps.push((id, stamp));
             }
         }
+        stamps.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        uses.sort_unstable_by(|a, b| {
+            (&a.token_id, a.day, a.reason).cmp(&(&b.token_id, b.day, b.reason))
+        });
         (stamps, uses)
     }
 
@@ -322,9 +327,9 @@ fn values(rows: usize, width: usize) -> String {
     sql
 }
 
-/// All tokens' uses per day and reason in `uses`.
+/// All tokens' uses per day and reason in `uses`, in key order (see [`UsageBatch::take`]).
 fn per_day(uses: &[UseCount]) -> Vec<(i64, &'static str, i64)> {
-    let mut sums: HashMap<(i64, &'static str), i64> = HashMap::new();
+    let mut sums: std::collections::BTreeMap<(i64, &'static str), i64> = Default::default();
     for u in uses {
         *sums.entry((u.day, u.reason)).or_default() += u.uses;
     }

@@ -91,7 +91,7 @@ fn open(out: &mut String, id: &str, title: &str, summary: &str, width: f64, heig
     let _ = write!(
         out,
         "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" \
-         aria-labelledby=\"{id}-title {id}-desc\" xmlns=\"http://www.w3.org/2000/svg\">\
+         aria-labelledby=\"{id}-title\" aria-describedby=\"{id}-desc\" xmlns=\"http://www.w3.org/2000/svg\">\
          <title id=\"{id}-title\">{}</title><desc id=\"{id}-desc\">{}</desc>",
         escape(title),
         escape(summary)
@@ -292,7 +292,9 @@ mod tests {
         ];
         let svg = columns("c", ("Requests", "100 in all"), &TWO, &cols, 1, HALF);
         assert!(svg.starts_with("<svg class=\"chart\""));
-        assert!(svg.contains("role=\"img\" aria-labelledby=\"c-title c-desc\""));
+        assert!(
+            svg.contains("role=\"img\" aria-labelledby=\"c-title\" aria-describedby=\"c-desc\"")
+        );
         assert!(svg.contains("<title id=\"c-title\">Requests</title>"));
         assert!(svg.contains("<desc id=\"c-desc\">100 in all</desc>"));
         // Top of the axis 100: each half of the full column is half the plot's height.

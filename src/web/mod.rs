@@ -4,6 +4,7 @@
 pub mod account;
 pub mod audit;
 pub mod chart;
+pub mod csv;
 pub mod dashboard;
 pub mod devices;
 pub mod errors;
@@ -48,6 +49,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/settings/access-tokens", get(tokens::list))
         .route(
+            "/settings/access-tokens/export.csv",
+            get(tokens::export::tokens),
+        )
+        .route(
+            "/settings/access-tokens/revoke-selected",
+            get(tokens::bulk::confirm).post(tokens::bulk::revoke),
+        )
+        .route(
             "/settings/access-tokens/{id}/revoke",
             get(tokens::confirm_revoke).post(tokens::revoke),
         )
@@ -64,6 +73,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/settings/users/{id}/account", post(users::account_action))
         .route("/settings/audit", get(audit::list))
+        .route("/settings/audit/export.csv", get(audit::export))
         .merge(webhook_routes())
         .route("/devices/fleets", post(devices::create_fleet))
         .route("/devices/register", post(devices::register))

@@ -102,6 +102,11 @@ impl Server {
         None
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's `host:port`.
     pub fn authority(&self) -> &str {
         self.base

@@ -278,6 +278,15 @@ impl TestApp {
 }
 
 impl Browser {
+    /// The `Cookie` header this session sends.
+    pub fn cookie_header(&self) -> String {
+        let jar = self.cookies.lock().unwrap();
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     pub async fn request(
         &self,
         method: Method,
@@ -288,13 +297,7 @@ impl Browser {
         let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path));
-        let cookie = {
-            let jar = self.cookies.lock().unwrap();
-            jar.iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
+        let cookie = self.cookie_header();
         if !cookie.is_empty() {
             req = req.header(COOKIE, cookie);
         }

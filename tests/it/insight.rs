@@ -140,7 +140,7 @@ async fn real_calls_are_counted_allowed_and_refused_by_reason_in_the_api_and_on_
     )));
     assert!(
         page.body
-            .contains("role=\"img\" aria-labelledby=\"token-requests-title token-requests-desc\"")
+            .contains("role=\"img\" aria-labelledby=\"token-requests-title\" aria-describedby=\"token-requests-desc\"")
     );
 
     let dash = browser.get("/dashboard").await;

@@ -16,6 +16,7 @@ mod clock;
 mod console;
 mod counts;
 mod device_token;
+mod exports;
 mod hostile;
 mod import;
 mod insight;

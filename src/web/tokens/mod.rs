@@ -2,7 +2,9 @@
 //! tokens expiring within 7 days highlighted, and revocation with a confirmation step; each
 //! token's own page and its regeneration in [`detail`].
 
+pub mod bulk;
 pub mod detail;
+pub mod export;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -15,6 +17,7 @@ use crate::auth::ClientAddr;
 use crate::auth::session::AdminUser;
 use crate::domain::expiry::{self, TokenStatus};
 use crate::domain::token::TokenKind;
+use crate::domain::usage;
 use crate::error::{AppError, AppResult};
 use crate::issuing;
 use crate::state::AppState;
@@ -76,7 +79,66 @@ pub struct ListQuery {
     #[serde(rename = "type")]
     kind: String,
     q: String,
+    /// Unused for this many days (30, 90 or 180), or empty.
+    unused: String,
     page: u32,
+    /// How many tokens **Revoke selected…** just revoked (the notice after it).
+    revoked: Option<u32>,
+}
+
+impl ListQuery {
+    /// The store's filter at `now`; a clear 400 for a value the form does not offer.
+    pub fn filter(&self, now: i64) -> AppResult<TokenFilter> {
+        let status = match self.status.as_str() {
+            "" => None,
+            s => Some(
+                TokenStatus::parse(s)
+                    .ok_or_else(|| AppError::BadRequest("Unknown status.".into()))?,
+            ),
+        };
+        let kind = match self.kind.as_str() {
+            "" => None,
+            k => Some(
+                TokenKind::parse(k).ok_or_else(|| AppError::BadRequest("Unknown type.".into()))?,
+            ),
+        };
+        let unused_since = match self.unused.as_str() {
+            "" => None,
+            days => Some(
+                days.parse::<i64>()
+                    .ok()
+                    .filter(|d| usage::STALE_CHOICES.contains(d))
+                    .map(|d| usage::stale_cutoff(now, d))
+                    .ok_or_else(|| {
+                        AppError::BadRequest("Unused for 30, 90 or 180 days only.".into())
+                    })?,
+            ),
+        };
+        if self.q.chars().count() > 100 || self.page > 100_000 {
+            return Err(AppError::BadRequest(
+                "The search text or page number is too large.".into(),
+            ));
+        }
+        Ok(TokenFilter {
+            kind,
+            status,
+            text: self.q.trim().to_owned(),
+            now,
+            unused_since,
+            after: None,
+        })
+    }
+
+    /// The query string of these filters (no page), for links.
+    fn filters(&self) -> String {
+        serde_urlencoded::to_string([
+            ("status", self.status.as_str()),
+            ("type", &self.kind),
+            ("q", &self.q),
+            ("unused", &self.unused),
+        ])
+        .unwrap_or_default()
+    }
 }
 
 #[derive(Template)]
@@ -87,72 +149,55 @@ struct ListPage {
     status: String,
     kind: String,
     q: String,
+    unused: String,
     page: u32,
     prev_link: String,
     next_link: String,
+    /// The CSV export of the list with these filters.
+    export_link: String,
+    /// "Revoked 3 tokens." after **Revoke selected…**.
+    notice: String,
 }
 
-fn link(status: &str, kind: &str, q: &str, page: u32) -> String {
-    let query = serde_urlencoded::to_string([
-        ("status", status),
-        ("type", kind),
-        ("q", q),
-        ("page", &page.to_string()),
-    ])
-    .unwrap_or_default();
-    format!("/settings/access-tokens?{query}")
-}
-
-/// `GET /settings/access-tokens?status=&type=&q=&page=`.
+/// `GET /settings/access-tokens?status=&type=&q=&unused=&page=`.
 pub async fn list(
     State(app): State<AppState>,
     AdminUser(admin): AdminUser,
     Query(q): Query<ListQuery>,
 ) -> AppResult<Response> {
     let now = crate::domain::now();
-    let status = match q.status.as_str() {
-        "" => None,
-        s => Some(
-            TokenStatus::parse(s).ok_or_else(|| AppError::BadRequest("Unknown status.".into()))?,
-        ),
-    };
-    let kind = match q.kind.as_str() {
-        "" => None,
-        k => Some(TokenKind::parse(k).ok_or_else(|| AppError::BadRequest("Unknown type.".into()))?),
-    };
-    if q.q.chars().count() > 100 || q.page > 100_000 {
-        return Err(AppError::BadRequest(
-            "The search text or page number is too large.".into(),
-        ));
-    }
-    let filter = TokenFilter {
-        kind,
-        status,
-        text: q.q.trim().to_owned(),
-        now,
-    };
+    let filter = q.filter(now)?;
     let mut tokens = app
         .store
         .find_tokens(&filter, i64::from(q.page) * PAGE, PAGE + 1)
         .await?;
     let more = tokens.len() as i64 > PAGE;
     tokens.truncate(PAGE as usize);
+    let filters = q.filters();
+    let link = |page: u32| format!("/settings/access-tokens?{filters}&page={page}");
     let page = ListPage {
         chrome: Chrome::new(&admin, "settings", "tokens"),
         rows: tokens.iter().map(|t| row(t, now)).collect(),
         prev_link: if q.page > 0 {
-            link(&q.status, &q.kind, &q.q, q.page - 1)
+            link(q.page - 1)
         } else {
             String::new()
         },
         next_link: if more {
-            link(&q.status, &q.kind, &q.q, q.page + 1)
+            link(q.page + 1)
         } else {
             String::new()
+        },
+        export_link: format!("/settings/access-tokens/export.csv?{filters}"),
+        notice: match q.revoked {
+            Some(1) => "Revoked 1 token.".into(),
+            Some(n) => format!("Revoked {n} tokens."),
+            None => String::new(),
         },
         status: q.status,
         kind: q.kind,
         q: q.q,
+        unused: q.unused,
         page: q.page,
     };
     render(StatusCode::OK, &page)

@@ -82,7 +82,7 @@ async fn a_month_of_use(app: &TestApp) -> String {
 async fn charts(c: &Chrome) -> Value {
     c.js(
         "return [...document.querySelectorAll('svg.chart[role=img]')].map(s => ({
-            name: s.getAttribute('aria-labelledby').split(' ').map(id => document.getElementById(id).textContent).join(' | '),
+            name: document.getElementById(s.getAttribute('aria-labelledby')).textContent + ' | ' + document.getElementById(s.getAttribute('aria-describedby')).textContent,
             shapes: s.querySelectorAll('rect').length,
             width: s.getBoundingClientRect().width }))",
     )
