@@ -58,6 +58,8 @@ fn server_with_a_clock(dir: &std::path::Path) -> (crate::cli::Server, std::path:
             ("FAKETIME_NO_CACHE", "1"),
             // Timers and timeouts keep real time; only the wall clock moves.
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+            // Last-used stamps written within a second.
+            ("CONNECT_TOKENS_USAGE_FLUSH_SECS", "1"),
         ],
     );
     (server, clock)
@@ -164,4 +166,94 @@ async fn a_token_stops_at_midnight_utc_after_its_expiration_date() {
         "expired at midnight UTC"
     );
     assert!(r.text().await.unwrap().contains("expired"));
+}
+
+#[tokio::test]
+#[ignore = "faketime: needs libfaketime and valgrind; scripts/test-all.sh runs it"]
+async fn unused_filters_follow_the_servers_clock() {
+    let dir = temp_dir("clock-stale");
+    create_admin_ops(&dir, &[]);
+    let expires = date_in(300);
+    let used = admin_token(&dir, &[], "ops", &["--expires", &expires]);
+    // Made and never presented.
+    let _idle = admin_token(&dir, &[], "ops", &["--expires", &expires]);
+    let (server, clock) = server_with_a_clock(&dir);
+    let t0 = connect_tokens::domain::now();
+    let client = crate::helpers::http_client();
+    let get = |path: &str, token: &str| {
+        client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(5))
+            .send()
+    };
+    // The two Token IDs, read with the used one only (the idle one is never presented).
+    let list: serde_json::Value = get("/access/api/v1/tokens", &used)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<String> = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["token_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let used_id = get("/access/api/v1/tokens/self", &used)
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["token_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let idle_id = ids.into_iter().find(|id| *id != used_id).unwrap();
+    // Unused for `days` as the list shows it at the server's time: which of the two.
+    let stale = |days: i64| {
+        let base = server.base.clone();
+        async move {
+            let b = crate::helpers::browser(&base);
+            let r = b.login("ops", "a-long-enough-password").await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+            let page = b
+                .get(&format!("/settings/access-tokens?unused={days}"))
+                .await;
+            assert_eq!(page.status, StatusCode::OK);
+            page.body
+        }
+    };
+
+    // 35 days on, the used token is used again; the idle one has not been since its creation.
+    move_clock(&clock, t0 + 35 * 86_400);
+    assert_eq!(
+        get("/api/v2/fleets", &used).await.unwrap().status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let page = stale(30).await;
+    assert!(
+        page.contains(&idle_id) && !page.contains(&used_id),
+        "day 35, unused for 30"
+    );
+
+    // 100 days on: 65 days since the last use, 100 since the idle one was made.
+    move_clock(&clock, t0 + 100 * 86_400);
+    let page = stale(90).await;
+    assert!(
+        page.contains(&idle_id) && !page.contains(&used_id),
+        "day 100, unused for 90"
+    );
+    let page = stale(30).await;
+    assert!(
+        page.contains(&idle_id) && page.contains(&used_id),
+        "day 100, unused for 30"
+    );
+    let page = stale(180).await;
+    assert!(
+        !page.contains(&idle_id) && !page.contains(&used_id),
+        "day 100, unused for 180"
+    );
 }

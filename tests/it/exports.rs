@@ -55,7 +55,7 @@ async fn download(url: &str, cookie: &str, pid: u32) -> (String, u64) {
     while let Some(chunk) = res.chunk().await.unwrap() {
         body.extend_from_slice(&chunk);
         chunks += 1;
-        if chunks % 16 == 0 {
+        if chunks.is_multiple_of(16) {
             peak = peak.max(rss(pid));
             tokio::time::sleep(Duration::from_millis(1)).await;
         }

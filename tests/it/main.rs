@@ -24,4 +24,5 @@ mod lifecycle_console;
 mod listener;
 mod signin;
 mod tls;
+mod token_sweep;
 mod webhooks;
