@@ -164,6 +164,37 @@
       }
     });
   }
+  // ---- Access Tokens: select every row of the page at once; the bulk button counts them. ----
+  var bulk = document.getElementById("bulk");
+  var boxes = Array.prototype.slice.call(document.querySelectorAll("input[type=checkbox][form=bulk]"));
+  var bulkButton = document.getElementById("revoke-selected");
+  if (bulk && bulkButton) {
+    var head = document.querySelector("[data-select-all]");
+    var all = null;
+    var syncBulk = function () {
+      var n = boxes.filter(function (b) { return b.checked; }).length;
+      bulkButton.disabled = n === 0;
+      bulkButton.textContent = n ? "Revoke " + n + " selected…" : "Revoke selected…";
+      if (all) {
+        all.checked = n > 0 && n === boxes.length;
+        all.indeterminate = n > 0 && n < boxes.length;
+      }
+    };
+    if (head && boxes.length) {
+      all = document.createElement("input");
+      all.type = "checkbox";
+      all.id = "select-all";
+      all.setAttribute("aria-label", "Select every active token on this page");
+      head.appendChild(all);
+      all.addEventListener("change", function () {
+        boxes.forEach(function (b) { b.checked = all.checked; });
+        syncBulk();
+      });
+    }
+    boxes.forEach(function (b) { b.addEventListener("change", syncBulk); });
+    syncBulk();
+  }
+
   // ---- Passkeys (WebAuthn): the one part that needs JavaScript. ----
   // The server's options carry binary fields as base64url; the browser wants ArrayBuffers.
   function b64uToBuf(s) {

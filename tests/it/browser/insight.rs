@@ -188,3 +188,110 @@ async fn the_dashboard_and_a_token_show_their_pictures_accessibly_on_screen_and_
     c.axe("token detail with its requests").await;
     c.screenshot("token-usage").await;
 }
+
+/// Three tokens made 100 days ago and never used, one made today; returns the old ones' IDs.
+async fn stale_tokens(app: &TestApp) -> Vec<String> {
+    let now = connect_tokens::domain::now();
+    let mut old = Vec::new();
+    for (description, age) in [
+        ("legacy exporter", 100),
+        ("old kiosk", 100),
+        ("test bench", 100),
+        ("new sync", 0),
+    ] {
+        let token = make_token_with(
+            app,
+            Some(Target::Fleet("alpha".into())),
+            perms(1),
+            None,
+            in_days(200),
+            description,
+            now - age * 86_400,
+        )
+        .await;
+        if age > 0 {
+            old.push(app.token_id_of(&token).await);
+        }
+    }
+    old
+}
+
+#[tokio::test]
+#[ignore = "browser: needs chromium and chromedriver; scripts/test-all.sh runs it"]
+async fn sweep_stale_tokens_with_and_without_javascript() {
+    for javascript in [true, false] {
+        let (app, password, _) = admin_app_with_password().await;
+        let old = stale_tokens(&app).await;
+        let c = chrome(javascript).await;
+        c.sign_in(&app, "admin", &password).await;
+        c.goto(&app, "/settings/access-tokens").await;
+        c.find("#f-unused")
+            .await
+            .select_by_value("90")
+            .await
+            .unwrap();
+        c.find("form.filters button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        c.find("#bulk").await;
+        c.settle().await;
+        let shown = c
+            .js("return document.querySelectorAll('input[type=checkbox][form=bulk]').length")
+            .await;
+        assert_eq!(shown, json!(3), "the three unused for 90 days");
+        if javascript {
+            assert_eq!(
+                c.js("return document.getElementById('revoke-selected').disabled")
+                    .await,
+                json!(true),
+                "nothing selected yet"
+            );
+            c.find("#select-all").await.click().await.unwrap();
+            c.find(&format!("#select-{}", old[2]))
+                .await
+                .click()
+                .await
+                .unwrap();
+            let label = c.find("#revoke-selected").await.text().await.unwrap();
+            assert_eq!(label, "Revoke 2 selected…");
+            c.axe("access tokens, stale, selected").await;
+            c.screenshot("access-tokens-stale").await;
+        } else {
+            for id in &old[..2] {
+                c.find(&format!("#select-{id}"))
+                    .await
+                    .click()
+                    .await
+                    .unwrap();
+            }
+        }
+        c.find("#revoke-selected").await.click().await.unwrap();
+        c.find("#confirm-revoke-selected").await;
+        let page = c.source().await;
+        assert!(page.contains("Revoke 2 tokens?"), "{page}");
+        assert!(page.contains("legacy exporter") && page.contains("old kiosk"));
+        assert!(!page.contains("test bench"));
+        if javascript {
+            c.axe("revoke selected confirmation").await;
+            c.screenshot("revoke-selected").await;
+        }
+        c.find("#confirm-revoke-selected")
+            .await
+            .click()
+            .await
+            .unwrap();
+        c.find(".notice").await;
+        assert!(c.source().await.contains("Revoked 2 tokens."));
+        for (id, status) in [
+            (&old[0], "revoked"),
+            (&old[1], "revoked"),
+            (&old[2], "active"),
+        ] {
+            let t = app.store.token(id).await.unwrap().unwrap();
+            let now = connect_tokens::domain::now();
+            assert_eq!(t.status(now).as_str(), status, "{id}");
+        }
+    }
+}
