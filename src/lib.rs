@@ -210,8 +210,9 @@ pub async fn serve_with(
     result
 }
 
-/// Writes `last_used_at` stamps and use counts every few seconds; deletes expired sessions and
-/// usage counts past their 400 days every few minutes.
+/// Writes `last_used_at` stamps and use counts every few seconds; every few minutes (and at
+/// start) deletes expired sessions and usage counts past their 400 days and moves the busiest
+/// tokens' window to today.
 fn spawn_housekeeping(state: AppState) {
     let usage = state.clone();
     tokio::spawn(async move {
@@ -239,6 +240,11 @@ fn spawn_housekeeping(state: AppState) {
             let ceremonies = now - auth::passkeys::CEREMONY_SECS;
             if let Err(e) = state.store.purge_ceremonies(ceremonies).await {
                 tracing::warn!(error = %e, "passkey ceremony purge failed");
+            }
+            // The window first: it subtracts days the pruning would otherwise have deleted.
+            let today = domain::usage::day_of(now);
+            if let Err(e) = state.store.roll_usage_window(today).await {
+                tracing::warn!(error = %e, "moving the busiest tokens' window failed");
             }
             if let Err(e) = state.store.prune_usage(now).await {
                 tracing::warn!(error = %e, "pruning old usage counts failed");

@@ -9,7 +9,7 @@ CREATE TABLE token_usage (
     uses      INTEGER NOT NULL,
     PRIMARY KEY (token_id, day, reason)
 ) WITHOUT ROWID;
--- The busiest tokens of a period and the pruning read by day.
+-- The pruning and a window's roll read by day.
 CREATE INDEX token_usage_by_day ON token_usage (day, token_id, uses);
 
 -- All tokens' uses per day and reason, kept beside the rows above in the same transaction, so
@@ -20,3 +20,18 @@ CREATE TABLE usage_days (
     uses    INTEGER NOT NULL,
     PRIMARY KEY (day, reason)
 ) WITHOUT ROWID;
+
+-- Each token's uses in the window of days the dashboard's busiest tokens cover (the 30 days up to
+-- today): a flush adds the counts of days inside the window; a day leaving the window is
+-- subtracted once (store/insight.rs `roll_usage_window`), the window's first day kept in
+-- usage_window. The five busiest are then five index reads, however many tokens there are.
+CREATE TABLE usage_recent (
+    token_id  TEXT    PRIMARY KEY,
+    uses      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX usage_recent_by_uses ON usage_recent (uses DESC, token_id);
+CREATE TABLE usage_window (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    first_day  INTEGER NOT NULL
+);
+INSERT INTO usage_window (id, first_day) VALUES (1, 0);

@@ -1,8 +1,12 @@
 //! What the dashboard's pictures, a token's detail page and the usage API read (PRODUCT.md §14):
-//! uses per day (one token's, or all tokens' from their daily totals), the busiest tokens of a
-//! period, and the live tokens per day of expiry.
+//! uses per day (one token's, or all tokens' from their daily totals), the busiest tokens of the
+//! window (the last [`BUSY_DAYS`] days, from the running totals `usage_recent`, rolled forward
+//! by [`Store::roll_usage_window`]), and the live tokens per day of expiry.
 
-use super::{Store, StoreResult, on_pool};
+use super::{BeginWrite, Pool, Store, StoreResult, on_pool};
+
+/// Days the busiest tokens are counted over, today included.
+pub const BUSY_DAYS: i64 = 30;
 
 /// One stored count: day, reason (`""` for allowed), uses.
 pub type UseRow = (i64, String, i64);
@@ -48,21 +52,56 @@ impl Store {
         }))
     }
 
-    /// The `limit` tokens with the most uses from day `first` on (ties by Token ID), with their
+    /// The `limit` tokens with the most uses in the window (ties by Token ID), with their
     /// description; tokens since deleted are left out.
-    pub async fn busiest_tokens(&self, first: i64, limit: i64) -> StoreResult<Vec<Busy>> {
+    pub async fn busiest_tokens(&self, limit: i64) -> StoreResult<Vec<Busy>> {
         Ok(on_pool!(self.pool(), |db| {
             sqlx::query_as(
-                "SELECT b.token_id, t.description, b.uses FROM \
-                   (SELECT token_id, CAST(SUM(uses) AS BIGINT) AS uses FROM token_usage \
-                    WHERE day >= $1 GROUP BY token_id) b \
-                 JOIN tokens t ON t.id = b.token_id \
-                 ORDER BY b.uses DESC, b.token_id LIMIT $2",
+                "SELECT r.token_id, t.description, r.uses FROM usage_recent r \
+                 JOIN tokens t ON t.id = r.token_id \
+                 ORDER BY r.uses DESC, r.token_id LIMIT $1",
             )
-            .bind(first)
             .bind(limit)
             .fetch_all(db)
             .await?
+        }))
+    }
+
+    /// Moves the busiest window to the [`BUSY_DAYS`] days ending `today`: the uses of the days
+    /// that leave it are subtracted from the running totals, once — the window's row is locked
+    /// (PostgreSQL `FOR UPDATE`; SQLite's write lock) and names the days still in. Returns how
+    /// many days left it.
+    pub async fn roll_usage_window(&self, today: i64) -> StoreResult<i64> {
+        let first = today - BUSY_DAYS + 1;
+        let window = match self.pool() {
+            Pool::Sqlite(_) => "SELECT first_day FROM usage_window",
+            Pool::Postgres(_) => "SELECT first_day FROM usage_window FOR UPDATE",
+        };
+        Ok(on_pool!(self.pool(), |db| {
+            let mut tx = db.begin_write().await?;
+            let old: i64 = sqlx::query_scalar(window).fetch_one(&mut *tx).await?;
+            if old >= first {
+                return Ok(0);
+            }
+            sqlx::query(
+                "UPDATE usage_recent SET uses = usage_recent.uses - gone.uses \
+                 FROM (SELECT token_id, SUM(uses) AS uses FROM token_usage \
+                       WHERE day >= $1 AND day < $2 GROUP BY token_id) gone \
+                 WHERE usage_recent.token_id = gone.token_id",
+            )
+            .bind(old)
+            .bind(first)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM usage_recent WHERE uses <= 0")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE usage_window SET first_day = $1")
+                .bind(first)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            first - old
         }))
     }
 

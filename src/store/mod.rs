@@ -22,6 +22,7 @@ pub mod token_search;
 pub mod tokens;
 pub mod two_factor;
 pub mod usage;
+mod usage_write;
 pub mod users;
 pub mod webhooks;
 

@@ -16,15 +16,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
-use super::{BeginWrite, Store, StoreResult, on_pool};
+use super::{Store, StoreResult};
 use crate::domain::audit::{Refusal, minute_of};
-use crate::domain::usage::{KEPT_DAYS, Use, day_of};
+use crate::domain::usage::{Use, day_of};
 
 /// Most tokens whose stamps and counts are kept while the database cannot be written (past
 /// that, new tokens' uses wait uncounted).
 const MAX_STAMPS: usize = 100_000;
-/// Rows per multi-row upsert (4 parameters each).
-const ROWS_PER_STATEMENT: usize = 500;
 /// Most refusal entries counted in memory; past that, each refusal is written on its own.
 const MAX_REFUSALS: usize = 10_000;
 /// Longest user agent kept, in characters.
@@ -308,112 +306,6 @@ impl UsageBatch {
     }
 }
 
-/// `VALUES ($1, $2, …), (…)` for `rows` rows of `width` parameters.
-fn values(rows: usize, width: usize) -> String {
-    let mut sql = String::from("VALUES ");
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..width {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", r * width + c + 1));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-/// All tokens' uses per day and reason in `uses`, in key order (see [`UsageBatch::take`]).
-fn per_day(uses: &[UseCount]) -> Vec<(i64, &'static str, i64)> {
-    let mut sums: std::collections::BTreeMap<(i64, &'static str), i64> = Default::default();
-    for u in uses {
-        *sums.entry((u.day, u.reason)).or_default() += u.uses;
-    }
-    sums.into_iter().map(|((d, r), n)| (d, r, n)).collect()
-}
-
-impl Store {
-    /// Writes last-use stamps (never moving one back) and adds use counts to the stored ones,
-    /// per token and to all tokens' daily totals, in one transaction.
-    pub async fn write_usage(
-        &self,
-        stamps: &[(String, Stamp)],
-        uses: &[UseCount],
-    ) -> StoreResult<()> {
-        let totals = per_day(uses);
-        on_pool!(self.pool(), |db| {
-            let mut tx = db.begin_write().await?;
-            for (id, stamp) in stamps {
-                sqlx::query(
-                    "UPDATE tokens SET last_used_at = $1, last_used_ip = $3, last_used_agent = $4 \
-                     WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $1)",
-                )
-                .bind(stamp.at)
-                .bind(id)
-                .bind(stamp.ip.map(|ip| ip.to_string()))
-                .bind(stamp.agent.as_deref())
-                .execute(&mut *tx)
-                .await?;
-            }
-            for chunk in uses.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO token_usage (token_id, day, reason, uses) {} \
-                     ON CONFLICT (token_id, day, reason) DO UPDATE SET uses = token_usage.uses + excluded.uses",
-                    values(chunk.len(), 4)
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for u in chunk {
-                    q = q
-                        .bind(u.token_id.as_str())
-                        .bind(u.day)
-                        .bind(u.reason)
-                        .bind(u.uses);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            for chunk in totals.chunks(ROWS_PER_STATEMENT) {
-                let sql = format!(
-                    "INSERT INTO usage_days (day, reason, uses) {} \
-                     ON CONFLICT (day, reason) DO UPDATE SET uses = usage_days.uses + excluded.uses",
-                    values(chunk.len(), 3)
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (day, reason, n) in chunk {
-                    q = q.bind(*day).bind(*reason).bind(*n);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Deletes use counts older than [`KEPT_DAYS`] days before `now`; returns how many rows.
-    pub async fn prune_usage(&self, now: i64) -> StoreResult<u64> {
-        let first_kept = day_of(now) - KEPT_DAYS + 1;
-        let n = on_pool!(self.pool(), |db| {
-            let mut tx = db.begin_write().await?;
-            let a = sqlx::query("DELETE FROM token_usage WHERE day < $1")
-                .bind(first_kept)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            let b = sqlx::query("DELETE FROM usage_days WHERE day < $1")
-                .bind(first_kept)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            a + b
-        });
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,12 +409,6 @@ mod tests {
             b[0].uses, 2,
             "put back and added to the one noted meanwhile"
         );
-        assert_eq!(per_day(&again).len(), 3);
-    }
-
-    #[test]
-    fn multi_row_values_number_their_parameters() {
-        assert_eq!(values(2, 3), "VALUES ($1, $2, $3), ($4, $5, $6)");
     }
 
     #[test]

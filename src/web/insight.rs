@@ -5,7 +5,7 @@ use super::chart::{self, Bar, Column, Series};
 use crate::domain::usage::{self, DayUses};
 use crate::error::AppResult;
 use crate::state::AppState;
-use crate::store::insight::Busy;
+use crate::store::insight::{BUSY_DAYS, Busy};
 
 /// Days the request charts cover.
 pub const CHART_DAYS: i64 = 30;
@@ -168,11 +168,11 @@ pub fn expiring(today: i64, per_day: &[(i64, i64)]) -> ChartView {
     }
 }
 
-/// The busiest tokens of the last 30 days.
+/// The busiest tokens of the last [`BUSY_DAYS`] days.
 pub fn busiest(busy: &[Busy]) -> ChartView {
-    let title = format!("Busiest tokens, last {CHART_DAYS} days");
+    let title = format!("Busiest tokens, last {BUSY_DAYS} days");
     let summary = match busy.first() {
-        None => format!("No token made requests in the last {CHART_DAYS} days."),
+        None => format!("No token made requests in the last {BUSY_DAYS} days."),
         Some(b) => format!(
             "The {} busiest tokens by requests; the busiest, {}, made {}.",
             busy.len(),
@@ -236,7 +236,7 @@ pub async fn dashboard(app: &AppState) -> AppResult<[ChartView; 3]> {
         app.store.all_uses(first, today),
         app.store
             .live_tokens_by_expiry_day(today, today + 7 * WEEKS),
-        app.store.busiest_tokens(first, BUSIEST),
+        app.store.busiest_tokens(BUSIEST),
     )?;
     let days = usage::days_ending(today, CHART_DAYS, &uses);
     Ok([

@@ -617,7 +617,7 @@ async fn every_other_screen_passes_axe_and_is_photographed() {
     let c = chrome(true).await;
     c.sign_in(&app, "admin", &password).await;
     let screens = [
-        ("dashboard", "/dashboard".to_owned()),
+        ("dashboard-empty", "/dashboard".to_owned()),
         ("devices", "/devices?fleet=alpha".to_owned()),
         ("device", format!("/devices/{}", alpha[0])),
         ("user-permissions", "/settings/users".to_owned()),

@@ -239,3 +239,84 @@ async fn counts_older_than_400_days_are_pruned() {
     let totals = app.store.all_uses(today - 500, today).await.unwrap();
     assert_eq!(totals.len(), 2);
 }
+
+#[tokio::test]
+async fn the_busiest_window_counts_its_30_days_and_rolls_forward_once() {
+    let app = spawn_app_with(connect_tokens::Config::default()).await;
+    app.seed_fleets().await;
+    let today = day_of(connect_tokens::domain::now());
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let token = make_token_with(
+            &app,
+            Some(Target::Fleet("alpha".into())),
+            perms(1),
+            None,
+            in_days(9),
+            name,
+            connect_tokens::domain::now(),
+        )
+        .await;
+        ids.push(app.token_id_of(&token).await);
+    }
+    let count = |i: usize, day, uses| UseCount {
+        token_id: ids[i].clone(),
+        day,
+        reason: "",
+        uses,
+    };
+    let busiest = |store: connect_tokens::Store| async move {
+        store
+            .busiest_tokens(5)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.description, b.uses))
+            .collect::<Vec<_>>()
+    };
+    // Rolled to today (the server does so at start and every 5 minutes).
+    app.store.roll_usage_window(today).await.unwrap();
+    let rows = [
+        count(0, today - 10, 5),
+        count(1, today, 7),
+        count(2, today - 29, 3),
+    ];
+    app.store.write_usage(&[], &rows).await.unwrap();
+    assert_eq!(
+        busiest(app.store.clone()).await,
+        [("b".into(), 7), ("a".into(), 5), ("c".into(), 3)]
+    );
+    assert_eq!(
+        app.store.roll_usage_window(today).await.unwrap(),
+        0,
+        "rolled already"
+    );
+    // A late count of a day before the window is kept per day, not in the window.
+    app.store
+        .write_usage(&[], &[count(0, today - 35, 100)])
+        .await
+        .unwrap();
+    assert_eq!(busiest(app.store.clone()).await[1], ("a".into(), 5));
+
+    // The next day, two instances roll at once: day today-29 leaves the window once.
+    let other = connect_tokens::Store::connect(&app.database_url)
+        .await
+        .unwrap();
+    let (one, two) = tokio::join!(
+        app.store.roll_usage_window(today + 1),
+        other.roll_usage_window(today + 1)
+    );
+    assert_eq!(
+        one.unwrap() + two.unwrap(),
+        1,
+        "one day left the window, once"
+    );
+    assert_eq!(
+        busiest(app.store.clone()).await,
+        [("b".into(), 7), ("a".into(), 5)],
+        "c's only use left the window"
+    );
+    // Thirty days on, nothing is left in it.
+    app.store.roll_usage_window(today + 30).await.unwrap();
+    assert!(busiest(app.store.clone()).await.is_empty());
+}
