@@ -10,21 +10,23 @@
 //!   up. A token's stamp and counts share one entry: a request takes one lock.
 //! - Counts of refused uses. The first refusal of a token for a reason from an address in a
 //!   minute writes its audit entry at once; the rest of that minute only add to its count here
-//!   (SECURITY.md 23), so a retry loop costs what an unknown token costs.
+//!   (SECURITY.md 23), so a retry loop costs what an unknown token costs ([`refusals`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
+mod refusals;
+
+use refusals::Counted;
+pub use refusals::{Noted, RefusalCount};
+
 use super::{Store, StoreResult};
-use crate::domain::audit::{Refusal, minute_of};
 use crate::domain::usage::{Use, day_of};
 
 /// Most tokens whose stamps and counts are kept while the database cannot be written (past
 /// that, new tokens' uses wait uncounted).
 const MAX_STAMPS: usize = 100_000;
-/// Most refusal entries counted in memory; past that, each refusal is written on its own.
-const MAX_REFUSALS: usize = 10_000;
 /// Longest user agent kept, in characters.
 const MAX_AGENT: usize = 200;
 
@@ -48,38 +50,6 @@ pub fn readable_agent(raw: &[u8]) -> Box<str> {
         .take(MAX_AGENT)
         .collect::<String>()
         .into_boxed_str()
-}
-
-/// A refusal entry being counted: how many since the last write, and the newest time.
-#[derive(Debug)]
-struct Counted {
-    refusal: Refusal,
-    unwritten: i64,
-    /// The first unwritten one's time (the entry's time, should the flush create it).
-    first_at: i64,
-    last_at: i64,
-}
-
-/// Refused uses to add to one aggregated audit entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefusalCount {
-    /// Which entry.
-    pub refusal: Refusal,
-    /// How many to add.
-    pub count: i64,
-    /// The first one's time (the entry's, if it has to be created).
-    pub first_at: i64,
-    /// The last one's time.
-    pub last_at: i64,
-}
-
-/// What [`UsageBatch::note_refusal`] says to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Noted {
-    /// Write the entry now (the first of its minute here, or too many to count in memory).
-    Write,
-    /// Counted; the next flush writes it.
-    Counted,
 }
 
 /// Uses of one token on one day for one outcome, to add to the stored count.
@@ -219,36 +189,6 @@ impl UsageBatch {
         (stamps, uses)
     }
 
-    /// Notes a refused use at `now`; says whether its entry must be written now.
-    pub fn note_refusal(&self, refusal: &Refusal, now: i64) -> Noted {
-        let mut counted = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
-        let room = counted.len() < MAX_REFUSALS;
-        let key = refusal.key();
-        match counted.get_mut(&key) {
-            Some(c) => {
-                if c.unwritten == 0 {
-                    c.first_at = now;
-                }
-                c.unwritten += 1;
-                c.last_at = c.last_at.max(now);
-                Noted::Counted
-            }
-            None if room => {
-                counted.insert(
-                    key,
-                    Counted {
-                        refusal: refusal.clone(),
-                        unwritten: 0,
-                        first_at: now,
-                        last_at: now,
-                    },
-                );
-                Noted::Write
-            }
-            None => Noted::Write,
-        }
-    }
-
     /// Writes everything pending; returns how many stamps, use counts and refusal entries were
     /// written. On failure what was taken is put back for the next flush.
     pub async fn flush(&self, store: &Store) -> StoreResult<usize> {
@@ -268,77 +208,11 @@ impl UsageBatch {
         }
         Ok(stamps.len() + uses.len() + counts.len())
     }
-
-    /// The unwritten counts (reset to zero); entries of minutes past and fully written are
-    /// forgotten.
-    fn take_refusal_counts(&self, now: i64) -> Vec<RefusalCount> {
-        let this_minute = minute_of(now);
-        let mut counted = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = Vec::new();
-        counted.retain(|_, c| {
-            if c.unwritten > 0 {
-                out.push(RefusalCount {
-                    refusal: c.refusal.clone(),
-                    count: c.unwritten,
-                    first_at: c.first_at,
-                    last_at: c.last_at,
-                });
-                c.unwritten = 0;
-            }
-            c.refusal.minute >= this_minute
-        });
-        out
-    }
-
-    fn put_back(&self, counts: Vec<RefusalCount>) {
-        let mut counted = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
-        for c in counts {
-            let entry = counted.entry(c.refusal.key()).or_insert(Counted {
-                refusal: c.refusal,
-                unwritten: 0,
-                first_at: c.first_at,
-                last_at: c.last_at,
-            });
-            entry.first_at = entry.first_at.min(c.first_at);
-            entry.unwritten += c.count;
-            entry.last_at = entry.last_at.max(c.last_at);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_first_refusal_of_a_minute_is_written_the_rest_counted() {
-        let batch = UsageBatch::default();
-        let r = |now| Refusal::new("t", "revoked", "1.2.3.4".into(), now);
-        assert_eq!(batch.note_refusal(&r(60), 60), Noted::Write);
-        for now in 61..70 {
-            assert_eq!(batch.note_refusal(&r(now), now), Noted::Counted);
-        }
-        assert_eq!(
-            batch.note_refusal(&r(120), 120),
-            Noted::Write,
-            "a new minute"
-        );
-        let counts = batch.take_refusal_counts(125);
-        assert_eq!(counts.len(), 1);
-        assert_eq!(
-            (counts[0].count, counts[0].first_at, counts[0].last_at),
-            (9, 61, 69)
-        );
-        // Written and past: forgotten; the current minute's entry stays to count on.
-        assert_eq!(batch.refusals.lock().unwrap().len(), 1);
-        assert!(batch.take_refusal_counts(125).is_empty());
-        batch.put_back(counts);
-        assert_eq!(
-            batch.take_refusal_counts(125)[0].count,
-            9,
-            "kept across a failed write"
-        );
-    }
 
     fn stamp_of(batch: &UsageBatch, id: &str) -> Stamp {
         batch.pending.lock().unwrap()[id].stamp.clone().unwrap()
