@@ -98,7 +98,8 @@ impl Store {
         if needle.contains(SEPARATOR) {
             return Ok(Vec::new());
         }
-        if offset + limit <= NEWEST_WINDOW {
+        // After a cursor the newest tokens are behind it: the window could never fill a page.
+        if offset + limit <= NEWEST_WINDOW && filter.after.is_none() {
             let found = self
                 .token_page(filter, Plan::Newest, &needle, 0, offset + limit)
                 .await?;
@@ -145,9 +146,8 @@ impl Store {
         }
         if filter.after.is_some() {
             let (at, id) = (param(), param());
-            sql.push_str(&format!(
-                " AND (t.created_at < ${at} OR (t.created_at = ${at} AND t.id < ${id}))"
-            ));
+            // A row comparison: both databases read it as one range of `tokens_by_created`.
+            sql.push_str(&format!(" AND (t.created_at, t.id) < (${at}, ${id})"));
         }
         // The whole search is checked on each row; for the index plan on PostgreSQL, as an
         // expression its planner cannot take to the index (the probes go there instead).

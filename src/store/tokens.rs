@@ -356,9 +356,13 @@ impl Store {
         now: i64,
     ) -> StoreResult<Vec<String>> {
         let mut revoked = Vec::new();
+        // In Token ID order, as the usage flush updates tokens: two writers that touch the
+        // same rows lock them in one order (no deadlock on PostgreSQL).
+        let mut ordered: Vec<&(String, Effects)> = tokens.iter().collect();
+        ordered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
-            for (id, effects) in tokens {
+            for (id, effects) in ordered.iter().copied() {
                 let done = sqlx::query(
                     "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
                 )

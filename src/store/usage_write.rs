@@ -126,16 +126,20 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes use counts older than [`KEPT_DAYS`] days before `now`; returns how many rows.
+    /// Deletes use counts older than [`KEPT_DAYS`] days before `now` — per token never a day the
+    /// busiest window has yet to subtract (should it be that far behind); returns how many rows.
     pub async fn prune_usage(&self, now: i64) -> StoreResult<u64> {
         let first_kept = day_of(now) - KEPT_DAYS + 1;
         let n = on_pool!(self.pool(), |db| {
             let mut tx = db.begin_write().await?;
-            let a = sqlx::query("DELETE FROM token_usage WHERE day < $1")
-                .bind(first_kept)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let a = sqlx::query(
+                "DELETE FROM token_usage \
+                 WHERE day < $1 AND day < (SELECT first_day FROM usage_window)",
+            )
+            .bind(first_kept)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             let b = sqlx::query("DELETE FROM usage_days WHERE day < $1")
                 .bind(first_kept)
                 .execute(&mut *tx)

@@ -178,39 +178,35 @@ pub async fn export(
         "count",
         "last_time",
     ];
-    Ok(super::csv::download(
-        "audit-log",
-        &header,
-        i64::MAX,
-        move |before| {
-            let (app, actions, text) = (app.clone(), actions.clone(), text.clone());
-            async move {
-                let page = app
-                    .store
-                    .find_audit(&actions, &text, before, super::csv::PAGE)
-                    .await?;
-                let Some(last) = page.last().map(|e| e.id) else {
-                    return Ok(None);
-                };
-                let rows = page
-                    .into_iter()
-                    .map(|e| {
-                        vec![
-                            e.id.to_string(),
-                            time_cell(Some(e.at)),
-                            e.actor,
-                            e.action,
-                            e.token_id.unwrap_or_default(),
-                            e.target,
-                            e.source,
-                            e.detail,
-                            e.count.to_string(),
-                            time_cell(e.last_at),
-                        ]
-                    })
-                    .collect();
-                Ok(Some((rows, last)))
-            }
-        },
-    ))
+    super::csv::download("audit-log", &header, i64::MAX, move |before| {
+        let (app, actions, text) = (app.clone(), actions.clone(), text.clone());
+        async move {
+            let page = app
+                .store
+                .find_audit(&actions, &text, before, super::csv::PAGE)
+                .await?;
+            let Some(last) = page.last().map(|e| e.id) else {
+                return Ok(None);
+            };
+            let rows = page
+                .into_iter()
+                .map(|e| {
+                    vec![
+                        e.id.to_string(),
+                        time_cell(Some(e.at)),
+                        e.actor,
+                        e.action,
+                        e.token_id.unwrap_or_default(),
+                        e.target,
+                        e.source,
+                        e.detail,
+                        e.count.to_string(),
+                        time_cell(e.last_at),
+                    ]
+                })
+                .collect();
+            Ok(Some((rows, last)))
+        }
+    })
+    .await
 }

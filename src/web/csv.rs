@@ -33,16 +33,29 @@ pub fn encode<R: AsRef<[String]>>(rows: &[R]) -> Bytes {
 }
 
 /// A `text/csv` attachment named `{name}-{date}.csv`: `header`, then the rows of each page
-/// `next` reads from `state` until it gives `None`.
-pub fn download<S, F, Fut>(name: &str, header: &[&str], state: S, next: F) -> Response
+/// `next` reads from `state` until it gives `None`. The first page is read before answering, so
+/// a database that cannot be reached gets its 503 (with `Retry-After`), not a broken download.
+pub async fn download<S, F, Fut>(
+    name: &str,
+    header: &[&str],
+    state: S,
+    mut next: F,
+) -> AppResult<Response>
 where
     S: Send + 'static,
     F: FnMut(S) -> Fut + Send + 'static,
     Fut: Future<Output = AppResult<Page<S>>> + Send + 'static,
 {
     let head: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    let first = encode(&[head]);
-    let pages = futures_util::stream::unfold((Some(state), next), |(state, mut next)| async move {
+    let mut opening = encode(&[head]).to_vec();
+    let rest = match next(state).await? {
+        Some((rows, state)) => {
+            opening.extend_from_slice(&encode(&rows));
+            Some(state)
+        }
+        None => None,
+    };
+    let pages = futures_util::stream::unfold((rest, next), |(state, mut next)| async move {
         let state = state?;
         match next(state).await {
             Ok(Some((rows, state))) => Some((Ok(encode(&rows)), (Some(state), next))),
@@ -56,8 +69,9 @@ where
             }
         }
     });
+    let opening = Bytes::from(opening);
     let body = futures_util::stream::StreamExt::chain(
-        futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }),
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(opening) }),
         pages,
     );
     let today = crate::domain::usage::date_of(crate::domain::usage::day_of(crate::domain::now()));
@@ -72,7 +86,7 @@ where
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -93,6 +107,45 @@ mod tests {
         assert_eq!(
             text,
             "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",'=1+1,'-cmd|' /C calc'!A0\r\n"
+        );
+    }
+
+    /// Pages `r0`, `r1`, … up to `pages`, then the end, or an error after `fail_after` pages.
+    fn pages(
+        pages: u32,
+        fail_after: Option<u32>,
+    ) -> impl FnMut(u32) -> std::future::Ready<AppResult<Page<u32>>> + Send + 'static {
+        move |n| {
+            std::future::ready(if fail_after == Some(n) {
+                Err(crate::error::AppError::BadRequest(
+                    "the database went away".into(),
+                ))
+            } else if n < pages {
+                Ok(Some((vec![vec![format!("r{n}")]], n + 1)))
+            } else {
+                Ok(None)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_page_is_read_before_answering_and_a_later_failure_breaks_the_body() {
+        assert!(
+            download("x", &["h"], 0, pages(3, Some(0))).await.is_err(),
+            "no answer started: the error is the answer"
+        );
+        let whole = download("x", &["h"], 0, pages(3, None)).await.unwrap();
+        assert_eq!(whole.headers()["content-type"], "text/csv; charset=utf-8");
+        let body = axum::body::to_bytes(whole.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"h\r\nr0\r\nr1\r\nr2\r\n");
+        let broken = download("x", &["h"], 0, pages(3, Some(2))).await.unwrap();
+        assert!(
+            axum::body::to_bytes(broken.into_body(), usize::MAX)
+                .await
+                .is_err(),
+            "a short file never looks whole"
         );
     }
 }

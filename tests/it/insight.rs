@@ -225,6 +225,9 @@ async fn counts_older_than_400_days_are_pruned() {
         count(today, 7),
     ];
     app.store.write_usage(&[], &rows).await.unwrap();
+    // The window is rolled first (as the server does, at start and before each pruning): a
+    // token's days are pruned only once the window has subtracted them.
+    app.store.roll_usage_window(today).await.unwrap();
     assert_eq!(
         app.store.prune_usage(now).await.unwrap(),
         2,

@@ -63,21 +63,17 @@ pub async fn tokens(
 ) -> AppResult<Response> {
     let now = crate::domain::now();
     let filter = q.filter(now)?;
-    Ok(csv::download(
-        "access-tokens",
-        &HEADER,
-        filter,
-        move |mut filter| {
-            let app = app.clone();
-            async move {
-                let page = app.store.find_tokens(&filter, 0, csv::PAGE).await?;
-                let Some(last) = page.last() else {
-                    return Ok(None);
-                };
-                filter.after = Some((last.created_at, last.id.clone()));
-                let rows = page.iter().map(|t| cells(t, now)).collect();
-                Ok(Some((rows, filter)))
-            }
-        },
-    ))
+    csv::download("access-tokens", &HEADER, filter, move |mut filter| {
+        let app = app.clone();
+        async move {
+            let page = app.store.find_tokens(&filter, 0, csv::PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(None);
+            };
+            filter.after = Some((last.created_at, last.id.clone()));
+            let rows = page.iter().map(|t| cells(t, now)).collect();
+            Ok(Some((rows, filter)))
+        }
+    })
+    .await
 }
