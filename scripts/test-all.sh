@@ -79,7 +79,8 @@ run_pass "faketime and valgrind" cargo test --test it clock:: -- --ignored
 # The API fuzzed against its own OpenAPI document (schemathesis from PyPI, in a venv).
 run_pass "schemathesis" scripts/api-fuzz.sh 40
 
-# The integration binary again on PostgreSQL, with the PostgreSQL-only (scale-out) tests.
+# The integration binary again on PostgreSQL, with the PostgreSQL-only (scale-out) tests. Not
+# again: the browser and clock passes, and the exports' memory test (its own SQLite data).
 start_pg
 CT_TEST_DATABASE="$PG_URL" \
-  run_pass "PostgreSQL" cargo test --test it -- --include-ignored --skip browser:: --skip clock:: --test-threads=4
+  run_pass "PostgreSQL" cargo test --test it -- --include-ignored --skip browser:: --skip clock:: --skip exports::exports_of --test-threads=4

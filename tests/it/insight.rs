@@ -227,12 +227,9 @@ async fn counts_older_than_400_days_are_pruned() {
     app.store.write_usage(&[], &rows).await.unwrap();
     // The window is rolled first (as the server does, at start and before each pruning): a
     // token's days are pruned only once the window has subtracted them.
+    // (The server prunes too, at start and every 5 minutes: what is left is what counts.)
     app.store.roll_usage_window(today).await.unwrap();
-    assert_eq!(
-        app.store.prune_usage(now).await.unwrap(),
-        2,
-        "one token row, one daily total"
-    );
+    app.store.prune_usage(now).await.unwrap();
     let mut kept = app.store.token_uses("t", today - 500, today).await.unwrap();
     kept.sort();
     assert_eq!(
