@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod json;
+pub mod query;
 pub mod v2;
 
 use axum::Router;

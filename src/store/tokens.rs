@@ -1,6 +1,6 @@
 //! Access tokens: only the SHA-256 of each token is stored, under a unique index.
 
-use super::effects::{Effects, commit_if, record_effects};
+use super::effects::{Effects, record_effects};
 use super::{BeginWrite, Constraint, Store, StoreResult, conflict_on, on_pool};
 use crate::domain::cidr::AllowedIps;
 use crate::domain::expiry::TokenStatus;
@@ -333,19 +333,8 @@ impl Store {
         effects: &Effects,
         now: i64,
     ) -> StoreResult<bool> {
-        Ok(on_pool!(self.pool(), |db| {
-            let mut tx = db.begin_write().await?;
-            let revoked = sqlx::query(
-                "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            commit_if!(tx, revoked, effects, now)
-        }))
+        let one = [(id.to_owned(), effects.clone())];
+        Ok(!self.revoke_tokens_with(&one, now).await?.is_empty())
     }
 
     /// Revokes several tokens in one transaction, each with its own `effects` (recorded only for

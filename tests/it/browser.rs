@@ -203,6 +203,14 @@ impl Chrome {
         );
     }
 
+    /// Fails if the page scrolls sideways (at the window size `at` names).
+    async fn no_horizontal_scrolling(&self, at: &str) {
+        let overflow = self
+            .js("return document.documentElement.scrollWidth > window.innerWidth")
+            .await;
+        assert_eq!(overflow, json!(false), "no horizontal scrolling at {at}");
+    }
+
     /// Grants clipboard read to the page (chromedriver's W3C permissions endpoint).
     async fn grant_clipboard(&self) {
         let id = self.client.session_id().await.unwrap().unwrap();
@@ -648,14 +656,7 @@ async fn every_other_screen_passes_axe_and_is_photographed() {
     c.client.set_window_size(1024 + dw, 768 + dh).await.unwrap();
     c.goto(&app, "/settings/account/device-token").await;
     c.settle().await;
-    let overflow = c
-        .js("return document.documentElement.scrollWidth > window.innerWidth")
-        .await;
-    assert_eq!(
-        overflow,
-        json!(false),
-        "no horizontal scrolling at 1024×768"
-    );
+    c.no_horizontal_scrolling("1024×768").await;
     c.screenshot("panel-1024x768").await;
     c.axe("panel at 1024×768").await;
     // The edit panel closes with Escape back to the list.

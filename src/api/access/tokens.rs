@@ -26,8 +26,7 @@ pub async fn list(
 ) -> AppResult<Json<serde_json::Value>> {
     authorize_admin(&app, &bearer).await?;
     let now = crate::domain::now();
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-        .map_err(|_| AppError::BadRequest("The query string is malformed.".into()))?;
+    let pairs = crate::api::query::pairs(raw.as_deref())?;
     let mut filter = TokenFilter {
         now,
         ..TokenFilter::default()
@@ -70,9 +69,7 @@ pub async fn list(
                     })?
             }
             other => {
-                return Err(AppError::BadRequest(format!(
-                    "Unknown query parameter `{other}`."
-                )));
+                return Err(crate::api::query::unknown(other));
             }
         }
     }

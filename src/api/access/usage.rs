@@ -39,8 +39,7 @@ impl From<DayUses> for DayJson {
 
 /// The `days` of the query string: 1 to [`MAX_DAYS`], else a clear 400.
 fn days_of(raw: Option<&str>) -> AppResult<i64> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|_| AppError::BadRequest("The query string is malformed.".into()))?;
+    let pairs = crate::api::query::pairs(raw)?;
     let mut days = DEFAULT_DAYS;
     for (k, v) in pairs {
         match k.as_str() {
@@ -54,9 +53,7 @@ fn days_of(raw: Option<&str>) -> AppResult<i64> {
                     })?;
             }
             other => {
-                return Err(AppError::BadRequest(format!(
-                    "Unknown query parameter `{other}`."
-                )));
+                return Err(crate::api::query::unknown(other));
             }
         }
     }

@@ -29,8 +29,7 @@ pub struct ListQuery {
 
 /// Parses `after`, `limit`, `group_name` and repeated `tags[]`; anything else is refused.
 pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|_| AppError::BadRequest("The query string is malformed.".into()))?;
+    let pairs = crate::api::query::pairs(raw)?;
     let mut q = ListQuery {
         limit: DEFAULT_LIMIT,
         ..ListQuery::default()
@@ -74,9 +73,7 @@ pub fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, AppError> {
                     .push(names::normalize_tag(&v).map_err(AppError::BadRequest)?);
             }
             other => {
-                return Err(AppError::BadRequest(format!(
-                    "Unknown query parameter `{other}`."
-                )));
+                return Err(crate::api::query::unknown(other));
             }
         }
     }
