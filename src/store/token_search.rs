@@ -82,6 +82,74 @@ fn contains(needle: &str) -> String {
     format!("%{}%", like_escape(needle))
 }
 
+/// The statement of one page by `plan`: the filters, the text clauses (`probes` on the
+/// PostgreSQL index plan), newest first; parameters numbered in the order
+/// [`Store::token_page`] binds them.
+fn page_sql(filter: &TokenFilter, plan: Plan, probes: usize, sqlite: bool) -> String {
+    let mut sql = format!(
+        "{TOKEN_SELECT} WHERE ($1 = '' OR t.kind = $1) \
+             AND ($2 = '' \
+                  OR ($2 = 'revoked' AND t.revoked_at IS NOT NULL) \
+                  OR ($2 = 'expired' AND t.revoked_at IS NULL AND t.expires_at <= $3) \
+                  OR ($2 = 'active' AND t.revoked_at IS NULL AND t.expires_at > $3))"
+    );
+    let mut n = 4;
+    let mut param = || {
+        n += 1;
+        n - 1
+    };
+    if filter.unused_since.is_some() {
+        let p = param();
+        sql.push_str(&format!(
+            " AND COALESCE(t.last_used_at, t.created_at) < ${p}"
+        ));
+    }
+    if filter.after.is_some() {
+        let (at, id) = (param(), param());
+        // A row comparison: both databases read it as one range of `tokens_by_created`.
+        sql.push_str(&format!(" AND (t.created_at, t.id) < (${at}, ${id})"));
+    }
+    // The whole search is checked on each row; for the index plan on PostgreSQL, as an
+    // expression its planner cannot take to the index (the probes go there instead).
+    let checked = if plan == Plan::Index && !sqlite {
+        "(t.search_text || '')"
+    } else {
+        "t.search_text"
+    };
+    if plan != Plan::All {
+        let p = param();
+        sql.push_str(&format!(" AND {checked} LIKE ${p} ESCAPE '\\'"));
+    }
+    match plan {
+        Plan::Newest => {
+            // The newest tokens as a table of their own: the filters cannot be pushed
+            // inside its LIMIT, so the window is read first and only then filtered.
+            let window = format!(
+                "FROM (SELECT * FROM tokens ORDER BY created_at DESC, id DESC LIMIT {NEWEST_WINDOW}) t "
+            );
+            sql = sql.replacen("FROM tokens t ", &window, 1);
+        }
+        Plan::Index if sqlite => {
+            let p = param();
+            sql.push_str(&format!(
+                " AND t.id IN (SELECT token_id FROM tokens_search WHERE tokens_search MATCH ${p})"
+            ));
+        }
+        Plan::Index => {
+            for _ in 0..probes {
+                let p = param();
+                sql.push_str(&format!(" AND t.search_text LIKE ${p} ESCAPE '\\'"));
+            }
+        }
+        _ => {}
+    }
+    let (limit_at, offset_at) = (param(), param());
+    sql.push_str(&format!(
+        " ORDER BY t.created_at DESC, t.id DESC LIMIT ${limit_at} OFFSET ${offset_at}"
+    ));
+    sql
+}
+
 impl Store {
     /// Tokens matching `filter`, newest first (by creation, then Token ID), skipping `offset`,
     /// at most `limit`.
@@ -126,68 +194,8 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<TokenRecord>> {
         let sqlite = matches!(self.pool(), Pool::Sqlite(_));
-        let mut sql = format!(
-            "{TOKEN_SELECT} WHERE ($1 = '' OR t.kind = $1) \
-             AND ($2 = '' \
-                  OR ($2 = 'revoked' AND t.revoked_at IS NOT NULL) \
-                  OR ($2 = 'expired' AND t.revoked_at IS NULL AND t.expires_at <= $3) \
-                  OR ($2 = 'active' AND t.revoked_at IS NULL AND t.expires_at > $3))"
-        );
-        let mut n = 4;
-        let mut param = || {
-            n += 1;
-            n - 1
-        };
-        if filter.unused_since.is_some() {
-            let p = param();
-            sql.push_str(&format!(
-                " AND COALESCE(t.last_used_at, t.created_at) < ${p}"
-            ));
-        }
-        if filter.after.is_some() {
-            let (at, id) = (param(), param());
-            // A row comparison: both databases read it as one range of `tokens_by_created`.
-            sql.push_str(&format!(" AND (t.created_at, t.id) < (${at}, ${id})"));
-        }
-        // The whole search is checked on each row; for the index plan on PostgreSQL, as an
-        // expression its planner cannot take to the index (the probes go there instead).
-        let checked = if plan == Plan::Index && !sqlite {
-            "(t.search_text || '')"
-        } else {
-            "t.search_text"
-        };
-        if plan != Plan::All {
-            let p = param();
-            sql.push_str(&format!(" AND {checked} LIKE ${p} ESCAPE '\\'"));
-        }
         let probes = probes(needle);
-        match plan {
-            Plan::Newest => {
-                // The newest tokens as a table of their own: the filters cannot be pushed
-                // inside its LIMIT, so the window is read first and only then filtered.
-                let window = format!(
-                    "FROM (SELECT * FROM tokens ORDER BY created_at DESC, id DESC LIMIT {NEWEST_WINDOW}) t "
-                );
-                sql = sql.replacen("FROM tokens t ", &window, 1);
-            }
-            Plan::Index if sqlite => {
-                let p = param();
-                sql.push_str(&format!(
-                    " AND t.id IN (SELECT token_id FROM tokens_search WHERE tokens_search MATCH ${p})"
-                ));
-            }
-            Plan::Index => {
-                for _ in &probes {
-                    let p = param();
-                    sql.push_str(&format!(" AND t.search_text LIKE ${p} ESCAPE '\\'"));
-                }
-            }
-            _ => {}
-        }
-        let (limit_at, offset_at) = (param(), param());
-        sql.push_str(&format!(
-            " ORDER BY t.created_at DESC, t.id DESC LIMIT ${limit_at} OFFSET ${offset_at}"
-        ));
+        let sql = page_sql(filter, plan, probes.len(), sqlite);
         let pattern = contains(needle);
         let fts = fts_query(needle);
         let probe_patterns: Vec<String> = probes.iter().map(|p| contains(p)).collect();
@@ -237,6 +245,51 @@ mod tests {
         let short = "é".repeat(12);
         assert_eq!(probes(&short), vec![short]);
         assert_eq!(probes(&"é".repeat(13)), ["é".repeat(6), "é".repeat(6)]);
+    }
+
+    /// The `$n` placeholders of `sql`, in order of appearance (first appearance each).
+    fn placeholders(sql: &str) -> Vec<usize> {
+        let mut seen = Vec::new();
+        for part in sql.split('$').skip(1) {
+            let n: usize = part
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap();
+            if !seen.contains(&n) {
+                seen.push(n);
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn parameters_are_numbered_in_binding_order_for_every_plan() {
+        let all = TokenFilter {
+            unused_since: Some(1),
+            after: Some((2, "x".into())),
+            ..TokenFilter::default()
+        };
+        // kind, status, now; cutoff; cursor time and id; pattern; plan's own; limit, offset.
+        for (plan, probes, sqlite, last) in [
+            (Plan::All, 0, true, 8),
+            (Plan::Scan, 0, false, 9),
+            (Plan::Newest, 0, true, 9),
+            (Plan::Index, 0, true, 10),
+            (Plan::Index, 2, false, 11),
+        ] {
+            let sql = page_sql(&all, plan, probes, sqlite);
+            assert_eq!(
+                placeholders(&sql),
+                (1..=last).collect::<Vec<_>>(),
+                "{plan:?}: {sql}"
+            );
+            assert!(sql.ends_with(&format!("LIMIT ${} OFFSET ${last}", last - 1)));
+        }
+        let plain = page_sql(&TokenFilter::default(), Plan::All, 0, false);
+        assert_eq!(placeholders(&plain), [1, 2, 3, 4, 5]);
+        assert!(!plain.contains("COALESCE") && !plain.contains("t.id) <"));
     }
 
     #[test]

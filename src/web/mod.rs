@@ -47,24 +47,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/settings/account/user-token",
             get(account::user_panel).post(account::user_submit),
         )
-        .route("/settings/access-tokens", get(tokens::list))
-        .route(
-            "/settings/access-tokens/export.csv",
-            get(tokens::export::tokens),
-        )
-        .route(
-            "/settings/access-tokens/revoke-selected",
-            get(tokens::bulk::confirm).post(tokens::bulk::revoke),
-        )
-        .route(
-            "/settings/access-tokens/{id}/revoke",
-            get(tokens::confirm_revoke).post(tokens::revoke),
-        )
-        .route("/settings/access-tokens/{id}", get(tokens::detail::show))
-        .route(
-            "/settings/access-tokens/{id}/regenerate",
-            get(tokens::detail::regenerate_form).post(tokens::detail::regenerate),
-        )
+        .merge(token_routes())
         .route("/settings/users", get(users::list).post(users::create))
         .route("/settings/users/{id}", get(users::edit))
         .route(
@@ -138,6 +121,30 @@ fn login_routes() -> Router<AppState> {
             post(passkey_signin::sign_in_options),
         )
         .route("/login/passkey", post(passkey_signin::sign_in))
+}
+
+/// The Access Tokens tab's routes (admins): the list, its export and bulk revocation, a token's
+/// page, revocation and regeneration.
+fn token_routes() -> Router<AppState> {
+    Router::new()
+        .route("/settings/access-tokens", get(tokens::list))
+        .route(
+            "/settings/access-tokens/export.csv",
+            get(tokens::export::tokens),
+        )
+        .route(
+            "/settings/access-tokens/revoke-selected",
+            get(tokens::bulk::confirm).post(tokens::bulk::revoke),
+        )
+        .route(
+            "/settings/access-tokens/{id}/revoke",
+            get(tokens::confirm_revoke).post(tokens::revoke),
+        )
+        .route("/settings/access-tokens/{id}", get(tokens::detail::show))
+        .route(
+            "/settings/access-tokens/{id}/regenerate",
+            get(tokens::detail::regenerate_form).post(tokens::detail::regenerate),
+        )
 }
 
 /// The Webhooks tab's routes (admins).
