@@ -19,6 +19,7 @@ use connect_tokens::store::webhooks::EndpointSettings;
 use connect_tokens::{AppState, Config};
 
 mod api_server;
+mod stored_endpoint;
 
 const DELIVERIES: usize = 10_000;
 
@@ -103,28 +104,7 @@ async fn main() {
     let key = SecretKey::generate();
     let (url, count) = receiver();
     // The endpoint, its secret sealed as the tab seals it.
-    let endpoint = uuid::Uuid::new_v4().to_string();
-    let secret = connect_tokens::domain::webhook_delivery::new_secret();
-    let sealed = key.seal(&format!("webhook:{endpoint}"), secret.as_bytes());
-    let settings = EndpointSettings {
-        url: url.clone(),
-        description: "bench".into(),
-        events: Events::ALL,
-        enabled: true,
-    };
-    let now = connect_tokens::domain::now();
-    store
-        .create_webhook_endpoint(
-            &endpoint,
-            &settings,
-            &sealed,
-            None,
-            None,
-            &Effects::default(),
-            now,
-        )
-        .await
-        .unwrap();
+    let (endpoint, _) = stored_endpoint::stored_endpoint(&store, &key, &url, "bench").await;
     let config = Config {
         allow_private_webhooks: true,
         ..Config::default()

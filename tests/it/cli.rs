@@ -114,6 +114,15 @@ impl Server {
             .trim_start_matches("https://")
     }
 
+    /// The metrics listener's URL, as the server printed it (`--metrics-bind`).
+    pub fn metrics_url(&self) -> String {
+        self.said()
+            .iter()
+            .find_map(|l| l.strip_prefix("metrics: "))
+            .expect("the metrics address is printed")
+            .to_owned()
+    }
+
     /// What the server printed at start, up to where it said it was listening.
     pub fn said(&self) -> &[String] {
         &self.stdout_lines

@@ -128,12 +128,7 @@ async fn metrics_are_served_on_their_own_listener_move_with_traffic_and_pass_pro
     create_admin_ops(&elsewhere, &[]);
     let unknown = admin_token(&elsewhere, &[], "ops", &[]);
     let server = serve_on(&dir, None, &["--metrics-bind", "127.0.0.1:0"], "warn", None);
-    let metrics_url = server
-        .said()
-        .iter()
-        .find_map(|l| l.strip_prefix("metrics: "))
-        .expect("the metrics address is printed")
-        .to_owned();
+    let metrics_url = server.metrics_url();
     let client = crate::helpers::http_client();
     let scrape = || async {
         let r = client.get(&metrics_url).send().await.unwrap();

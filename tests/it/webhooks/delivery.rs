@@ -9,7 +9,6 @@ use connect_tokens::Config;
 use connect_tokens::auth::secret_key::SecretKey;
 use connect_tokens::domain::scope::Target;
 use connect_tokens::domain::webhook::{Event, Events};
-use connect_tokens::domain::webhook_delivery::new_secret;
 use connect_tokens::issuing::{self, IssueOutcome, SubjectRequest, TokenRequest};
 use connect_tokens::store::Store;
 use connect_tokens::store::effects::Effects;
@@ -41,33 +40,14 @@ async fn delivery_when(
     }
 }
 
+#[path = "../../bench/stored_endpoint.rs"]
+mod shared;
+
 /// An endpoint stored directly (as if made when its name resolved elsewhere, or by another
 /// instance), with its secret sealed under the key in `key_file`.
 async fn stored_endpoint(store: &Store, key_file: &std::path::Path, url: &str) -> (String, String) {
     let key = SecretKey::load_or_create(key_file).unwrap();
-    let id = uuid::Uuid::new_v4().to_string();
-    let secret = new_secret();
-    let sealed = key.seal(&format!("webhook:{id}"), secret.as_bytes());
-    let settings = EndpointSettings {
-        url: url.into(),
-        description: "stored".into(),
-        events: Events::ALL,
-        enabled: true,
-    };
-    let now = connect_tokens::domain::now();
-    store
-        .create_webhook_endpoint(
-            &id,
-            &settings,
-            &sealed,
-            None,
-            None,
-            &Effects::default(),
-            now,
-        )
-        .await
-        .unwrap();
-    (id, secret)
+    shared::stored_endpoint(store, &key, url, "stored").await
 }
 
 /// Queues a test event for `endpoint` as **Send test event** does.
@@ -483,12 +463,7 @@ async fn attempts_are_counted_in_the_metrics() {
         "127.0.0.1:0",
     ];
     let server = crate::cli::serve_on(&dir, None, &flags, "warn", None);
-    let metrics_url = server
-        .said()
-        .iter()
-        .find_map(|l| l.strip_prefix("metrics: "))
-        .expect("the metrics address is printed")
-        .to_owned();
+    let metrics_url = server.metrics_url();
     let store = Store::connect(&connect_tokens::config::sqlite_url(&dir))
         .await
         .unwrap();
