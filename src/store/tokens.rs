@@ -57,6 +57,15 @@ impl TokenRecord {
         )
     }
 
+    /// "Read, Write" / "as user" (a user token has its user's rights, no permission types).
+    pub fn permissions_label(&self) -> String {
+        if self.permissions.is_empty() {
+            "as user".into()
+        } else {
+            self.permissions.to_string()
+        }
+    }
+
     /// What a webhook says about it.
     pub fn facts(&self) -> TokenFacts {
         TokenFacts {

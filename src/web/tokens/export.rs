@@ -37,11 +37,7 @@ fn cells(t: &TokenRecord, now: i64) -> Vec<String> {
         t.kind.as_str().to_owned(),
         t.description.clone(),
         t.subject(),
-        if t.permissions.is_empty() {
-            "as user".into()
-        } else {
-            t.permissions.to_string()
-        },
+        t.permissions_label(),
         t.hint.clone(),
         t.status(now).as_str().to_owned(),
         time_cell(Some(t.created_at)),

@@ -51,11 +51,7 @@ fn row(t: &TokenRecord, now: i64) -> Row {
         hint: t.hint.clone(),
         description: t.description.clone(),
         subject: t.subject(),
-        permissions: if t.permissions.is_empty() {
-            "as user".into()
-        } else {
-            t.permissions.to_string()
-        },
+        permissions: t.permissions_label(),
         created: view::datetime(t.created_at),
         created_by: t
             .created_by
